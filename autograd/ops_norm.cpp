@@ -1,0 +1,114 @@
+// autograd/ops_norm.cpp: batch_norm, group_norm (PyTorch) and group_norm_seed (the seeds'
+// GroupBatchnorm2d). Kernels and formulas: core/*/norm.cpp, core/math/norm.h.
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "core/backend.h"
+#include "core/math/norm.h"
+
+namespace scconv {
+
+using autograd::SavedTensor;
+
+namespace {
+// gamma/beta of C elements (any shape) or undefined (then 1 and 0).
+Tensor affine_or(const Tensor& t, int64_t C, double fill, const Tensor& x, const char* op,
+                 const char* name) {
+  if (!t.defined()) return Tensor::full({C}, fill, x.dtype());
+  check_same_dtype(x, t, op);
+  check_same_device(x, t, op);
+  SCCONV_CHECK(t.numel() == C, op << ": " << name << " " << t.str() << " must have " << C
+                                  << " elements (one per channel of input " << x.str() << ")");
+  return t.contiguous().view({C});
+}
+bool wants(const Tensor& t) { return t.defined() && (t.requires_grad() || !t.is_leaf()); }
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum, double eps) {
+  const char* op = "batch_norm";
+  check_float(x, op, "input");
+  SCCONV_CHECK(x.dim() >= 2, op << ": input must be (N, C, ...), got " << x.str());
+  const int64_t C = x.size(1), M = x.numel() / C;
+  Tensor g = affine_or(gamma, C, 1.0, x, op, "weight");
+  Tensor b = affine_or(beta, C, 0.0, x, op, "bias");
+  Backend& be = backend_for(x);
+  Tensor y, mean, invstd;
+  if (training) {
+    SCCONV_CHECK(M > 1, op << ": training needs more than one value per channel, got input "
+                           << x.str());
+    y = be.batch_norm_train(x, g, b, eps, mean, invstd);
+    autograd::NoGradGuard no_grad;
+    if (running_mean.defined()) {
+      Tensor rm = affine_or(running_mean, C, 0.0, x, op, "running_mean");
+      rm.mul_(1.0 - momentum).add_(mean, momentum);
+    }
+    if (running_var.defined()) {
+      // unbiased batch variance from invstd: var = 1/invstd^2 - eps, times M/(M-1)
+      Tensor var = sub(div(Tensor::scalar(1.0, x.dtype()), mul(invstd, invstd)),
+                       Tensor::scalar(eps, x.dtype()));
+      Tensor rv = affine_or(running_var, C, 1.0, x, op, "running_var");
+      rv.mul_(1.0 - momentum).add_(var, momentum * double(M) / double(M - 1));
+    }
+  } else {
+    SCCONV_CHECK(running_mean.defined() && running_var.defined(),
+                 op << ": eval mode needs running_mean and running_var");
+    autograd::NoGradGuard no_grad;
+    mean = affine_or(running_mean, C, 0.0, x, op, "running_mean").clone();
+    invstd = pow(add(affine_or(running_var, C, 1.0, x, op, "running_var"), eps), -0.5);
+    y = be.batch_norm_apply(x, g, b, mean, invstd);
+  }
+  if (!autograd::needs_grad({&x, &gamma, &beta})) return y;
+  SavedTensor sx(x, op), sg(g, op);
+  Shape gs = gamma.defined() ? gamma.shape() : Shape{}, bs = beta.defined() ? beta.shape() : Shape{};
+  bool wg = wants(gamma), wb = wants(beta);
+  return autograd::record(op, y, {&x, &gamma, &beta},
+                          [=](const Tensor& gy) {
+                            BatchNormGrads gr = backend_for(gy).batch_norm_backward(
+                                gy, sx.get(), sg.get(), mean, invstd, training);
+                            return std::vector<Tensor>{gr.grad_x,
+                                                       wg ? gr.grad_gamma.view(gs) : Tensor(),
+                                                       wb ? gr.grad_beta.view(bs) : Tensor()};
+                          });
+}
+
+static Tensor group_norm_impl(const Tensor& x, int64_t groups, const Tensor& gamma,
+                              const Tensor& beta, double eps, GroupNormKind kind, const char* op) {
+  check_float(x, op, "input");
+  SCCONV_CHECK(x.dim() >= 2, op << ": input must be (N, C, ...), got " << x.str());
+  const int64_t C = x.size(1);
+  SCCONV_CHECK(groups >= 1 && C % groups == 0,
+               op << ": groups=" << groups << " must divide the " << C << " channels of input "
+                  << x.str());
+  const int64_t M = x.numel() / x.size(0) / groups;
+  if (kind == GroupNormKind::Seed)
+    SCCONV_CHECK(M > 1, op << ": the unbiased std needs more than one value per group, got input "
+                           << x.str() << " with groups=" << groups);
+  Tensor g = affine_or(gamma, C, 1.0, x, op, "weight");
+  Tensor b = affine_or(beta, C, 0.0, x, op, "bias");
+  Tensor mean, rstd;
+  Tensor y = backend_for(x).group_norm(x, g, b, groups, eps, kind, mean, rstd);
+  if (!autograd::needs_grad({&x, &gamma, &beta})) return y;
+  SavedTensor sx(x, op), sg(g, op);
+  Shape gs = gamma.defined() ? gamma.shape() : Shape{}, bs = beta.defined() ? beta.shape() : Shape{};
+  bool wg = wants(gamma), wb = wants(beta);
+  return autograd::record(op, y, {&x, &gamma, &beta}, [=](const Tensor& gy) {
+    GroupNormGrads gr =
+        backend_for(gy).group_norm_backward(gy, sx.get(), sg.get(), groups, eps, kind, mean, rstd);
+    return std::vector<Tensor>{gr.grad_x, wg ? gr.grad_gamma.view(gs) : Tensor(),
+                               wb ? gr.grad_beta.view(bs) : Tensor()};
+  });
+}
+
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
+                  double eps) {
+  return group_norm_impl(x, groups, gamma, beta, eps, GroupNormKind::Torch, "group_norm");
+}
+
+Tensor group_norm_seed(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
+                       double eps) {
+  return group_norm_impl(x, groups, gamma, beta, eps, GroupNormKind::Seed, "group_norm_seed");
+}
+
+}  // namespace scconv

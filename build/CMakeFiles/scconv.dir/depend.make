@@ -1,0 +1,2 @@
+# Empty dependencies file for scconv.
+# This may be replaced when dependencies are built.

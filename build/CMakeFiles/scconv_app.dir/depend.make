@@ -1,0 +1,2 @@
+# Empty dependencies file for scconv_app.
+# This may be replaced when dependencies are built.

@@ -1,0 +1,139 @@
+// core/backend.h: the kernel interface, and the one place that picks a backend for a tensor.
+//
+// Every heavy or per-element computation goes through a Backend. Three implement it:
+//   ReferenceBackend (core/reference/): plain loops with double accumulators, one per op. The
+//     readable definition of each op, and what the tests compare the fast paths against.
+//   CpuBackend (core/cpu/): derives from ReferenceBackend and overrides the ops that have fast
+//     kernels (oneDNN convolution and matmul; vectorised, multi-threaded element-wise ops,
+//     reductions, norms, softmax and loss).
+//   CudaBackend (core/cuda/, behind -DSCCONV_CUDA=ON): a later issue.
+// backend_for() in core/dispatch.cpp is the single dispatch point. Kernels receive tensors of
+// one dtype and device (autograd/ checks that and names the op on mismatch) and allocate their
+// outputs; they never see autograd state.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace scconv {
+
+enum class UnaryOp : uint8_t { Neg, Relu, Sigmoid, Exp, Log, Sqrt, Pow, Clamp };
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div };
+enum class CompareOp : uint8_t { Gt, Lt, Ge, Le, Eq };
+
+const char* unary_op_name(UnaryOp op);
+const char* binary_op_name(BinaryOp op);
+
+struct Conv2dParams {
+  std::array<int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
+  int64_t groups = 1;
+};
+// Output spatial size of a convolution or pooling window.
+int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation);
+
+struct Pool2dParams {
+  std::array<int64_t, 2> kernel{2, 2}, stride{2, 2}, padding{0, 0};
+};
+
+struct BatchNormGrads { Tensor grad_x, grad_gamma, grad_beta; };  // (N,C,H,W), (C), (C)
+struct GroupNormGrads { Tensor grad_x, grad_gamma, grad_beta; };
+enum class GroupNormKind : uint8_t { Torch, Seed };  // see core/math/norm.h
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // ---- memory: dst and src of any strides (src broadcast to dst), dtype converted ----
+  virtual void copy(Tensor& dst, const Tensor& src) = 0;
+  virtual void fill(Tensor& dst, double value) = 0;
+  virtual void axpy(Tensor& y, const Tensor& x, double alpha) = 0;  // y += alpha * x, same shape
+  virtual void scale(Tensor& y, double alpha) = 0;                   // y *= alpha
+
+  // ---- element-wise; binary ops broadcast. p0/p1: exponent for Pow, bounds for Clamp ----
+  virtual Tensor unary(UnaryOp op, const Tensor& x, double p0, double p1) = 0;
+  // grad_x given x, y = op(x) and grad_y (each op reads what it needs).
+  virtual Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y,
+                                const Tensor& grad_y, double p0, double p1) = 0;
+  virtual Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) = 0;
+  virtual Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) = 0;  // -> uint8 mask
+  virtual Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) = 0;
+
+  // ---- reductions ----
+  virtual Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) = 0;
+
+  // ---- dense linear algebra: 2-D, op(a) (M,K) x op(b) (K,N) -> (M,N) ----
+  virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) = 0;
+
+  // ---- convolution: x (N,C,H,W), w (O,C/groups,KH,KW), bias (O) or undefined ----
+  virtual Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias,
+                        const Conv2dParams& p) = 0;
+  virtual Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
+                                      const Conv2dParams& p) = 0;
+  // grad_w (O,C/g,KH,KW); grad_bias (O) when want_bias.
+  virtual std::pair<Tensor, Tensor> conv2d_backward_weights(const Tensor& grad_y, const Tensor& x,
+                                                            const Shape& w_shape, bool want_bias,
+                                                            const Conv2dParams& p) = 0;
+
+  // ---- normalisation. x (N,C,H,W) (or (N,C)); gamma, beta (C) ----
+  // Training: batch statistics; writes mean (C) and invstd (C) for backward and the running update.
+  virtual Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                  double eps, Tensor& mean, Tensor& invstd) = 0;
+  // Eval: y = (x - mean) * invstd * gamma + beta with given per-channel mean and invstd.
+  virtual Tensor batch_norm_apply(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                  const Tensor& mean, const Tensor& invstd) = 0;
+  virtual BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                             const Tensor& gamma, const Tensor& mean,
+                                             const Tensor& invstd, bool training) = 0;
+  // Writes per-(n, group) mean and rstd ((N, G)); rstd is the factor that multiplies x - mean.
+  virtual Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                            int64_t groups, double eps, GroupNormKind kind, Tensor& mean,
+                            Tensor& rstd) = 0;
+  virtual GroupNormGrads group_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                             const Tensor& gamma, int64_t groups, double eps,
+                                             GroupNormKind kind, const Tensor& mean,
+                                             const Tensor& rstd) = 0;
+
+  // ---- pooling (x (N,C,H,W)); max pooling writes int64 argmax indices into each H*W plane ----
+  virtual Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) = 0;
+  virtual Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
+                                     const Shape& x_shape) = 0;
+  // count_include_pad = true, as PyTorch's default.
+  virtual Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) = 0;
+  virtual Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape,
+                                     const Pool2dParams& p) = 0;
+
+  // ---- softmax family, along `dim` ----
+  virtual Tensor softmax(const Tensor& x, int64_t dim, bool log) = 0;
+  virtual Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool log) = 0;
+  // logits (N,C), labels int64 (N): mean over N of the (label-smoothed) cross-entropy. Returns
+  // the 0-d loss and writes softmax probabilities (N,C) for backward.
+  virtual Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing,
+                               Tensor& probs) = 0;
+  virtual Tensor cross_entropy_backward(const Tensor& probs, const Tensor& labels,
+                                        double smoothing, const Tensor& grad_loss) = 0;
+
+  // ---- random: a {0, 1/(1-p)} dropout mask from a counter-based generator ----
+  virtual Tensor dropout_mask(const Shape& shape, DType dtype, double p, uint64_t seed,
+                              uint64_t offset) = 0;
+};
+
+// The single dispatch point: the backend for tensors on `device` (honouring ReferenceModeGuard).
+Backend& backend_for(Device device);
+inline Backend& backend_for(const Tensor& t) { return backend_for(t.device()); }
+Backend& reference_backend();
+Backend& cpu_backend();
+
+// While alive, CPU ops on this thread run the reference kernels (tests compare the two paths).
+class ReferenceModeGuard {
+ public:
+  ReferenceModeGuard();
+  ~ReferenceModeGuard();
+ private:
+  bool prev_;
+};
+bool reference_mode();
+
+}  // namespace scconv

@@ -1,0 +1,63 @@
+// core/cpu/cpu_backend.h: the fast CPU backend. It inherits every op from the reference
+// backend and overrides those with fast kernels:
+//   elementwise.cpp  copy/fill/axpy/scale, unary and binary ops (vectorised, multi-threaded)
+//   reduce.cpp       sum over dims
+//   dnnl.cpp         matmul and conv2d forward/backward through oneDNN (float32; float64 runs
+//                    the reference loops), primitives cached by shape
+//   norm.cpp         batch norm and group norm, forward and backward
+//   softmax.cpp      softmax, log-softmax, cross-entropy, dropout mask
+// Pooling, compare and where use the reference loops.
+#pragma once
+#include "core/reference/reference_backend.h"
+
+namespace scconv {
+
+class CpuBackend : public ReferenceBackend {
+ public:
+  const char* name() const override { return "cpu"; }
+
+  void copy(Tensor& dst, const Tensor& src) override;
+  void fill(Tensor& dst, double value) override;
+  void axpy(Tensor& y, const Tensor& x, double alpha) override;
+  void scale(Tensor& y, double alpha) override;
+
+  Tensor unary(UnaryOp op, const Tensor& x, double p0, double p1) override;
+  Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& grad_y,
+                        double p0, double p1) override;
+  Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) override;
+
+  Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
+
+  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
+  Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias,
+                const Conv2dParams& p) override;
+  Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
+                              const Conv2dParams& p) override;
+  std::pair<Tensor, Tensor> conv2d_backward_weights(const Tensor& grad_y, const Tensor& x,
+                                                    const Shape& w_shape, bool want_bias,
+                                                    const Conv2dParams& p) override;
+
+  Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                          Tensor& mean, Tensor& invstd) override;
+  Tensor batch_norm_apply(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                          const Tensor& mean, const Tensor& invstd) override;
+  BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& mean, const Tensor& invstd,
+                                     bool training) override;
+  Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
+                    double eps, GroupNormKind kind, Tensor& mean, Tensor& rstd) override;
+  GroupNormGrads group_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                     int64_t groups, double eps, GroupNormKind kind,
+                                     const Tensor& mean, const Tensor& rstd) override;
+
+  Tensor softmax(const Tensor& x, int64_t dim, bool log) override;
+  Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool log) override;
+  Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing,
+                       Tensor& probs) override;
+  Tensor cross_entropy_backward(const Tensor& probs, const Tensor& labels, double smoothing,
+                                const Tensor& grad_loss) override;
+  Tensor dropout_mask(const Shape& shape, DType dtype, double p, uint64_t seed,
+                      uint64_t offset) override;
+};
+
+}  // namespace scconv

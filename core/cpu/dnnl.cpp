@@ -1,0 +1,240 @@
+// core/cpu/dnnl.cpp: matmul and conv2d (forward, backward-data, backward-weights) through
+// oneDNN, the CPU counterpart of cuDNN. Float32 only: float64 tensors (gradient checks) run
+// the reference loops of core/reference/linalg.cpp.
+//
+// Tensors stay in plain layouts (NCHW activations, OIHW / GOIHW weights). Each primitive is
+// created with format `any` so oneDNN picks its fastest layout; we reorder in and out when that
+// differs. Primitives and reorders are cached by shape and parameters (one cache per process,
+// guarded by a mutex); a training step therefore builds them once.
+#include <dnnl.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+
+#include "core/cpu/cpu_backend.h"
+
+namespace scconv {
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+memory user_mem(const memory::desc& md, const Tensor& t) {
+  return memory(md, engine(), const_cast<void*>(t.raw_data()));
+}
+
+// A reorder between a user (plain) layout and the layout a primitive wants, built on first use.
+struct Reorder {
+  std::unique_ptr<dnnl::reorder> prim;
+  // Returns `user` itself when the layouts agree, else a new buffer in `want` filled from user.
+  memory in(memory user, const memory::desc& want) {
+    if (user.get_desc() == want) return user;
+    memory m(want, engine());
+    if (!prim) prim = std::make_unique<dnnl::reorder>(user, m);
+    prim->execute(stream(), user, m);
+    return m;
+  }
+  // Copies `m` (primitive layout) back into `user` when they differ.
+  void out(memory m, memory user) {
+    if (user.get_desc() == m.get_desc()) return;
+    if (!prim) prim = std::make_unique<dnnl::reorder>(m, user);
+    prim->execute(stream(), m, user);
+  }
+  // A buffer in the primitive's layout for an output (no data moved).
+  static memory buffer(const memory& user, const memory::desc& want) {
+    return user.get_desc() == want ? user : memory(want, engine());
+  }
+};
+
+// ---- convolution -------------------------------------------------------------------------------
+
+struct ConvEntry {
+  memory::desc x_md, w_md, b_md, y_md;  // plain layouts of our tensors
+  memory::dims strides, dilates, pad_l, pad_r;
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  std::unique_ptr<dnnl::convolution_forward> fwd;
+  std::unique_ptr<dnnl::convolution_backward_data> bwd_data;
+  dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
+  std::unique_ptr<dnnl::convolution_backward_weights> bwd_w;
+  dnnl::convolution_backward_weights::primitive_desc bwd_w_pd;
+  Reorder fwd_x, fwd_w, fwd_y, bd_gy, bd_w, bd_gx, bw_x, bw_gy, bw_gw;
+  std::mutex lock;  // primitives are shared; serialise their lazy creation and execution
+};
+
+std::string conv_key(const Shape& x, const Shape& w, bool bias, const Conv2dParams& p) {
+  std::ostringstream os;
+  os << shape_str(x) << shape_str(w) << bias << p.stride[0] << ',' << p.stride[1] << ','
+     << p.padding[0] << ',' << p.padding[1] << ',' << p.dilation[0] << ',' << p.dilation[1] << ','
+     << p.groups;
+  return os.str();
+}
+
+ConvEntry& conv_entry(const Shape& xs, const Shape& ws, bool bias, const Conv2dParams& p) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<ConvEntry>> cache;
+  std::lock_guard<std::mutex> g(mu);
+  auto& slot = cache[conv_key(xs, ws, bias, p)];
+  if (slot) return *slot;
+  auto e = std::make_unique<ConvEntry>();
+  const int64_t G = p.groups, O = ws[0];
+  const int64_t OH = conv_out_size(xs[2], ws[2], p.stride[0], p.padding[0], p.dilation[0]);
+  const int64_t OW = conv_out_size(xs[3], ws[3], p.stride[1], p.padding[1], p.dilation[1]);
+  e->x_md = memory::desc({xs[0], xs[1], xs[2], xs[3]}, dt::f32, tag::nchw);
+  e->y_md = memory::desc({xs[0], O, OH, OW}, dt::f32, tag::nchw);
+  e->w_md = G == 1 ? memory::desc({ws[0], ws[1], ws[2], ws[3]}, dt::f32, tag::oihw)
+                   : memory::desc({G, O / G, ws[1], ws[2], ws[3]}, dt::f32, tag::goihw);
+  if (bias) e->b_md = memory::desc({O}, dt::f32, tag::x);
+  e->strides = {p.stride[0], p.stride[1]};
+  e->dilates = {p.dilation[0] - 1, p.dilation[1] - 1};
+  e->pad_l = {p.padding[0], p.padding[1]};
+  // Right padding so that the output size matches the formula exactly.
+  e->pad_r = {(OH - 1) * p.stride[0] + (ws[2] - 1) * p.dilation[0] + 1 - xs[2] - p.padding[0],
+              (OW - 1) * p.stride[1] + (ws[3] - 1) * p.dilation[1] + 1 - xs[3] - p.padding[1]};
+  auto any = [](const memory::desc& md) {
+    return memory::desc(md.dims(), dt::f32, tag::any);
+  };
+  dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training,
+                                     dnnl::algorithm::convolution_direct, any(e->x_md),
+                                     any(e->w_md), e->b_md, any(e->y_md), e->strides, e->dilates,
+                                     e->pad_l, e->pad_r);
+  e->fwd_pd = dnnl::convolution_forward::primitive_desc(fd, engine());
+  e->fwd = std::make_unique<dnnl::convolution_forward>(e->fwd_pd);
+  slot = std::move(e);
+  return *slot;
+}
+
+
+}  // namespace
+
+Tensor CpuBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
+                          const Conv2dParams& p) {
+  if (x_in.dtype() != DType::F32) return ReferenceBackend::conv2d(x_in, w_in, bias, p);
+  Tensor x = x_in.contiguous(), w = w_in.contiguous(), b = bias.defined() ? bias.contiguous() : bias;
+  ConvEntry& e = conv_entry(x.shape(), w.shape(), b.defined(), p);
+  Tensor y = Tensor::empty(e.y_md.dims(), DType::F32);
+  std::lock_guard<std::mutex> g(e.lock);
+  memory xu = user_mem(e.x_md, x), wu = user_mem(e.w_md, w), yu = user_mem(e.y_md, y);
+  memory xm = e.fwd_x.in(xu, e.fwd_pd.src_desc());
+  memory wm = e.fwd_w.in(wu, e.fwd_pd.weights_desc());
+  memory ym = Reorder::buffer(yu, e.fwd_pd.dst_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
+  if (b.defined()) args[DNNL_ARG_BIAS] = user_mem(e.b_md, b);
+  e.fwd->execute(stream(), args);
+  e.fwd_y.out(ym, yu);
+  stream().wait();
+  return y;
+}
+
+Tensor CpuBackend::conv2d_backward_data(const Tensor& grad_y_in, const Tensor& w_in,
+                                        const Shape& x_shape, const Conv2dParams& p) {
+  if (grad_y_in.dtype() != DType::F32)
+    return ReferenceBackend::conv2d_backward_data(grad_y_in, w_in, x_shape, p);
+  Tensor gy = grad_y_in.contiguous(), w = w_in.contiguous();
+  ConvEntry& e = conv_entry(x_shape, w.shape(), /*bias=*/false, p);
+  std::lock_guard<std::mutex> g(e.lock);
+  if (!e.bwd_data) {
+    auto any = [](const memory::desc& md) { return memory::desc(md.dims(), dt::f32, tag::any); };
+    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, any(e.x_md),
+                                             any(e.w_md), any(e.y_md), e.strides, e.dilates,
+                                             e.pad_l, e.pad_r);
+    e.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, engine(), e.fwd_pd);
+    e.bwd_data = std::make_unique<dnnl::convolution_backward_data>(e.bwd_data_pd);
+  }
+  Tensor gx = Tensor::empty(x_shape, DType::F32);
+  memory gyu = user_mem(e.y_md, gy), wu = user_mem(e.w_md, w), gxu = user_mem(e.x_md, gx);
+  memory gym = e.bd_gy.in(gyu, e.bwd_data_pd.diff_dst_desc());
+  memory wm = e.bd_w.in(wu, e.bwd_data_pd.weights_desc());
+  memory gxm = Reorder::buffer(gxu, e.bwd_data_pd.diff_src_desc());
+  e.bwd_data->execute(stream(), {{DNNL_ARG_DIFF_DST, gym}, {DNNL_ARG_WEIGHTS, wm},
+                                 {DNNL_ARG_DIFF_SRC, gxm}});
+  e.bd_gx.out(gxm, gxu);
+  stream().wait();
+  return gx;
+}
+
+std::pair<Tensor, Tensor> CpuBackend::conv2d_backward_weights(const Tensor& grad_y_in,
+                                                              const Tensor& x_in,
+                                                              const Shape& w_shape, bool want_bias,
+                                                              const Conv2dParams& p) {
+  if (grad_y_in.dtype() != DType::F32)
+    return ReferenceBackend::conv2d_backward_weights(grad_y_in, x_in, w_shape, want_bias, p);
+  Tensor gy = grad_y_in.contiguous(), x = x_in.contiguous();
+  ConvEntry& e = conv_entry(x.shape(), w_shape, want_bias, p);
+  std::lock_guard<std::mutex> g(e.lock);
+  if (!e.bwd_w) {
+    auto any = [](const memory::desc& md) { return memory::desc(md.dims(), dt::f32, tag::any); };
+    dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, any(e.x_md),
+                                                any(e.w_md), e.b_md, any(e.y_md), e.strides,
+                                                e.dilates, e.pad_l, e.pad_r);
+    e.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(wd, engine(), e.fwd_pd);
+    e.bwd_w = std::make_unique<dnnl::convolution_backward_weights>(e.bwd_w_pd);
+  }
+  Tensor gw = Tensor::empty(w_shape, DType::F32), gb;
+  memory xu = user_mem(e.x_md, x), gyu = user_mem(e.y_md, gy), gwu = user_mem(e.w_md, gw);
+  memory xm = e.bw_x.in(xu, e.bwd_w_pd.src_desc());
+  memory gym = e.bw_gy.in(gyu, e.bwd_w_pd.diff_dst_desc());
+  memory gwm = Reorder::buffer(gwu, e.bwd_w_pd.diff_weights_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, gym},
+                                       {DNNL_ARG_DIFF_WEIGHTS, gwm}};
+  if (want_bias) {
+    gb = Tensor::empty({w_shape[0]}, DType::F32);
+    args[DNNL_ARG_DIFF_BIAS] = user_mem(e.b_md, gb);
+  }
+  e.bwd_w->execute(stream(), args);
+  e.bw_gw.out(gwm, gwu);
+  stream().wait();
+  return {gw, gb};
+}
+
+// ---- matmul ------------------------------------------------------------------------------------
+
+Tensor CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
+  if (a_in.dtype() != DType::F32) return ReferenceBackend::matmul(a_in, b_in, trans_a, trans_b);
+  Tensor a = a_in.contiguous(), b = b_in.contiguous();
+  const int64_t M = trans_a ? a.size(1) : a.size(0), K = trans_a ? a.size(0) : a.size(1);
+  const int64_t N = trans_b ? b.size(0) : b.size(1);
+  Tensor y = Tensor::empty({M, N}, DType::F32);
+  // A transposed operand is the same buffer read with swapped strides.
+  memory::desc a_md({M, K}, dt::f32, trans_a ? memory::dims{1, M} : memory::dims{K, 1});
+  memory::desc b_md({K, N}, dt::f32, trans_b ? memory::dims{1, K} : memory::dims{N, 1});
+  memory::desc y_md({M, N}, dt::f32, tag::ab);
+  struct MatmulEntry {
+    std::unique_ptr<dnnl::matmul> prim;
+    std::mutex lock;
+  };
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<MatmulEntry>> cache;
+  MatmulEntry* e;
+  {
+    std::ostringstream key;
+    key << M << ',' << K << ',' << N << ',' << trans_a << trans_b;
+    std::lock_guard<std::mutex> g(mu);
+    auto& slot = cache[key.str()];
+    if (!slot) {
+      slot = std::make_unique<MatmulEntry>();
+      dnnl::matmul::desc d(a_md, b_md, y_md);
+      slot->prim = std::make_unique<dnnl::matmul>(dnnl::matmul::primitive_desc(d, engine()));
+    }
+    e = slot.get();
+  }
+  std::lock_guard<std::mutex> g(e->lock);
+  e->prim->execute(stream(), {{DNNL_ARG_SRC, user_mem(a_md, a)},
+                              {DNNL_ARG_WEIGHTS, user_mem(b_md, b)},
+                              {DNNL_ARG_DST, user_mem(y_md, y)}});
+  stream().wait();
+  return y;
+}
+
+}  // namespace scconv

@@ -1,0 +1,237 @@
+// core/cpu/norm.cpp: fast batch norm and group norm. Batch norm works per channel over the N
+// planes of that channel; group norm per (sample, group) over one contiguous block of C/G*H*W
+// elements. Statistics accumulate in double. Formulas: core/math/norm.h. Reference:
+// core/reference/norm.cpp.
+#include <vector>
+
+#include "core/cpu/cpu_backend.h"
+#include "core/math/norm.h"
+#include "core/parallel.h"
+
+namespace scconv {
+
+namespace {
+int64_t spatial(const Tensor& x) { return x.numel() / (x.size(0) * x.size(1)); }
+
+// Applies y = x * scale[c] + shift[c] over contiguous (N, C, S).
+template <class T>
+void affine_per_channel(const T* X, T* Y, int64_t N, int64_t C, int64_t S,
+                        const std::vector<T>& scale, const std::vector<T>& shift) {
+  parallel_for(N * C, std::max<int64_t>(1, 16384 / std::max<int64_t>(S, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      const T a = scale[p % C], s = shift[p % C];
+      const T* xp = X + p * S;
+      T* yp = Y + p * S;
+      for (int64_t k = 0; k < S; ++k) yp[k] = xp[k] * a + s;
+    }
+  });
+}
+}  // namespace
+
+// ---- batch norm ------------------------------------------------------------------------------
+
+Tensor CpuBackend::batch_norm_train(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
+                                    double eps, Tensor& mean, Tensor& invstd) {
+  Tensor x = x_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), S = spatial(x), M = N * S;
+  mean = Tensor::empty({C}, x.dtype());
+  invstd = Tensor::empty({C}, x.dtype());
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
+    using T = scalar_t;
+    const T* X = x.data<T>();
+    parallel_for(C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        double s = 0, ssd = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* p = X + (n * C + c) * S;
+          T part = 0;
+          for (int64_t k = 0; k < S; ++k) part += p[k];
+          s += part;
+        }
+        const double m = s / M;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* p = X + (n * C + c) * S;
+          const T mt = static_cast<T>(m);
+          T part = 0;
+          for (int64_t k = 0; k < S; ++k) part += (p[k] - mt) * (p[k] - mt);
+          ssd += part;
+        }
+        mean.data<T>()[c] = static_cast<T>(m);
+        invstd.data<T>()[c] = static_cast<T>(math::rstd_biased(ssd, M, eps));
+      }
+    });
+  });
+  return batch_norm_apply(x, gamma, beta, mean, invstd);
+}
+
+Tensor CpuBackend::batch_norm_apply(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
+                                    const Tensor& mean, const Tensor& invstd) {
+  Tensor x = x_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), S = spatial(x);
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
+    using T = scalar_t;
+    std::vector<T> scale(C), shift(C);
+    Tensor g = gamma.contiguous(), bt = beta.contiguous(), m = mean.contiguous(),
+           r = invstd.contiguous();
+    for (int64_t c = 0; c < C; ++c) {
+      double a = double(r.data<T>()[c]) * double(g.data<T>()[c]);
+      scale[c] = static_cast<T>(a);
+      shift[c] = static_cast<T>(double(bt.data<T>()[c]) - double(m.data<T>()[c]) * a);
+    }
+    affine_per_channel(x.data<T>(), y.data<T>(), N, C, S, scale, shift);
+  });
+  return y;
+}
+
+BatchNormGrads CpuBackend::batch_norm_backward(const Tensor& grad_y_in, const Tensor& x_in,
+                                               const Tensor& gamma_in, const Tensor& mean_in,
+                                               const Tensor& invstd_in, bool training) {
+  Tensor gy = grad_y_in.contiguous(), x = x_in.contiguous(), gamma = gamma_in.contiguous(),
+         mean = mean_in.contiguous(), invstd = invstd_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), S = spatial(x), M = N * S;
+  BatchNormGrads out{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),
+                     Tensor::empty({C}, x.dtype())};
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", [&] {
+    using T = scalar_t;
+    const T *X = x.data<T>(), *G = gy.data<T>();
+    std::vector<T> kg(C), kx(C), k0(C);
+    parallel_for(C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        const T m = mean.data<T>()[c];
+        double sum_g = 0, sum_gd = 0;  // sum(grad_y), sum(grad_y * (x - mean))
+        for (int64_t n = 0; n < N; ++n) {
+          const T *xp = X + (n * C + c) * S, *gp = G + (n * C + c) * S;
+          T pg = 0, pgd = 0;
+          for (int64_t k = 0; k < S; ++k) {
+            pg += gp[k];
+            pgd += gp[k] * (xp[k] - m);
+          }
+          sum_g += pg;
+          sum_gd += pgd;
+        }
+        const double rs = invstd.data<T>()[c], ga = gamma.data<T>()[c];
+        out.grad_gamma.data<T>()[c] = static_cast<T>(sum_gd * rs);
+        out.grad_beta.data<T>()[c] = static_cast<T>(sum_g);
+        math::AffineGrad a = training
+                                 ? math::norm_grad_affine(ga, m, rs, sum_g, sum_gd * rs, double(M))
+                                 : math::AffineGrad{rs * ga, 0.0, 0.0};
+        kg[c] = static_cast<T>(a.k_g);
+        kx[c] = static_cast<T>(a.k_x);
+        k0[c] = static_cast<T>(a.k_0);
+      }
+    });
+    T* GX = out.grad_x.data<T>();
+    parallel_for(N * C, std::max<int64_t>(1, 16384 / std::max<int64_t>(S, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t c = p % C;
+        const T a = kg[c], bx = kx[c], z = k0[c];
+        const T *xp = X + p * S, *gp = G + p * S;
+        T* op = GX + p * S;
+        for (int64_t k = 0; k < S; ++k) op[k] = a * gp[k] + bx * xp[k] + z;
+      }
+    });
+  });
+  return out;
+}
+
+// ---- group norm ------------------------------------------------------------------------------
+
+Tensor CpuBackend::group_norm(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in,
+                              int64_t groups, double eps, GroupNormKind kind, Tensor& mean,
+                              Tensor& rstd) {
+  Tensor x = x_in.contiguous(), gamma = gamma_in.contiguous(), beta = beta_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), S = spatial(x), Cg = C / groups, M = Cg * S;
+  mean = Tensor::empty({N, groups}, x.dtype());
+  rstd = Tensor::empty({N, groups}, x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "group_norm", [&] {
+    using T = scalar_t;
+    const T *X = x.data<T>(), *GA = gamma.data<T>(), *BE = beta.data<T>();
+    T* Y = y.data<T>();
+    parallel_for(N * groups, 1, [&](int64_t b, int64_t e) {
+      for (int64_t ng = b; ng < e; ++ng) {
+        const T* xp = X + ng * M;
+        double s = 0, ssd = 0;
+        for (int64_t k = 0; k < M; ++k) s += xp[k];
+        const double m = s / M;
+        for (int64_t k = 0; k < M; ++k) ssd += (xp[k] - m) * (xp[k] - m);
+        const double r = kind == GroupNormKind::Torch ? math::rstd_biased(ssd, M, eps)
+                                                      : math::rstd_seed(ssd, M, eps);
+        mean.data<T>()[ng] = static_cast<T>(m);
+        rstd.data<T>()[ng] = static_cast<T>(r);
+        const int64_t c0 = (ng % groups) * Cg;
+        for (int64_t cc = 0; cc < Cg; ++cc) {
+          const T a = static_cast<T>(r * GA[c0 + cc]);
+          const T sh = static_cast<T>(BE[c0 + cc] - m * r * GA[c0 + cc]);
+          const T* p = xp + cc * S;
+          T* q = Y + ng * M + cc * S;
+          for (int64_t k = 0; k < S; ++k) q[k] = p[k] * a + sh;
+        }
+      }
+    });
+  });
+  return y;
+}
+
+GroupNormGrads CpuBackend::group_norm_backward(const Tensor& grad_y_in, const Tensor& x_in,
+                                               const Tensor& gamma_in, int64_t groups, double eps,
+                                               GroupNormKind kind, const Tensor& mean_in,
+                                               const Tensor& rstd_in) {
+  Tensor gy = grad_y_in.contiguous(), x = x_in.contiguous(), gamma = gamma_in.contiguous(),
+         mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), S = spatial(x), Cg = C / groups, M = Cg * S;
+  GroupNormGrads out{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),
+                     Tensor::empty({C}, x.dtype())};
+  std::vector<double> dgamma(N * C), dbeta(N * C);  // per (n, c), summed over n below
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "group_norm_backward", [&] {
+    using T = scalar_t;
+    const T *X = x.data<T>(), *G = gy.data<T>(), *GA = gamma.data<T>();
+    T* GX = out.grad_x.data<T>();
+    parallel_for(N * groups, 1, [&](int64_t b, int64_t e) {
+      for (int64_t ng = b; ng < e; ++ng) {
+        const int64_t n = ng / groups, c0 = (ng % groups) * Cg;
+        const double m = mean.data<T>()[ng], r = rstd.data<T>()[ng];
+        double sum_gh = 0, sum_ghd = 0;
+        for (int64_t cc = 0; cc < Cg; ++cc) {
+          const T *xp = X + ng * M + cc * S, *gp = G + ng * M + cc * S;
+          double sg = 0, sgd = 0;
+          for (int64_t k = 0; k < S; ++k) {
+            sg += gp[k];
+            sgd += gp[k] * (xp[k] - m);
+          }
+          dgamma[n * C + c0 + cc] = sgd * r;
+          dbeta[n * C + c0 + cc] = sg;
+          sum_gh += sg * GA[c0 + cc];
+          sum_ghd += sgd * GA[c0 + cc];
+        }
+        for (int64_t cc = 0; cc < Cg; ++cc) {
+          const T ga = GA[c0 + cc];
+          const T *xp = X + ng * M + cc * S, *gp = G + ng * M + cc * S;
+          T* op = GX + ng * M + cc * S;
+          if (kind == GroupNormKind::Torch) {
+            for (int64_t k = 0; k < S; ++k)
+              op[k] = math::norm_grad_x<T>(gp[k] * ga, static_cast<T>((xp[k] - m) * r), r, sum_gh,
+                                           sum_ghd * r, double(M));
+          } else {
+            for (int64_t k = 0; k < S; ++k)
+              op[k] = math::seed_norm_grad_x<T>(gp[k] * ga, static_cast<T>(xp[k] - m), r, eps,
+                                                sum_gh, sum_ghd, double(M));
+          }
+        }
+      }
+    });
+    for (int64_t c = 0; c < C; ++c) {
+      double sg = 0, sb = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        sg += dgamma[n * C + c];
+        sb += dbeta[n * C + c];
+      }
+      out.grad_gamma.data<T>()[c] = static_cast<T>(sg);
+      out.grad_beta.data<T>()[c] = static_cast<T>(sb);
+    }
+  });
+  return out;
+}
+
+}  // namespace scconv

@@ -1,0 +1,94 @@
+// core/cpu/reduce.cpp: fast sum over dims. Kept and reduced dims are each coalesced; each
+// output element (in parallel) sums its reduced block with a double accumulator, innermost
+// reduced dim in the inner loop. Reference: core/reference/reduce.cpp.
+#include "core/cpu/cpu_backend.h"
+#include "core/parallel.h"
+
+namespace scconv {
+
+Tensor CpuBackend::sum(const Tensor& x_in, const std::vector<int64_t>& dims, bool keepdim) {
+  Tensor x = x_in.contiguous();
+  const int64_t nd = x.dim();
+  std::vector<bool> reduced(nd, false);
+  for (int64_t d : dims) reduced[wrap_dim(d, nd, "sum")] = true;
+  Shape out_shape;
+  Shape kept, red;            // coalesced kept / reduced dims, outermost first
+  Strides kept_st, red_st;    // their strides in x
+  int prev = -1;              // kind of the previous non-trivial dim: 0 kept, 1 reduced
+  for (int64_t d = 0; d < nd; ++d) {
+    if (!reduced[d] || keepdim) out_shape.push_back(reduced[d] ? 1 : x.shape()[d]);
+    if (x.shape()[d] == 1) continue;
+    int kind = reduced[d] ? 1 : 0;
+    Shape& s = kind ? red : kept;
+    Strides& st = kind ? red_st : kept_st;
+    if (prev == kind) {  // adjacent dims of one kind in a contiguous tensor merge
+      s.back() *= x.shape()[d];
+      st.back() = x.strides()[d];
+    } else {
+      s.push_back(x.shape()[d]);
+      st.push_back(x.strides()[d]);
+    }
+    prev = kind;
+  }
+  if (red.empty()) { red.push_back(1); red_st.push_back(0); }
+  Tensor y = Tensor::empty(out_shape, x.dtype());
+  const int64_t n_out = numel_of(kept), n_red = numel_of(red);
+  const int64_t inner = red.back(), inner_st = red_st.back(), outer_red = n_red / inner;
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "sum", [&] {
+    const scalar_t* X = x.data<scalar_t>();
+    scalar_t* Y = y.data<scalar_t>();
+    auto sum_block = [&](int64_t base) {  // sum of the reduced block starting at `base`
+      double acc = 0;
+      for (int64_t r = 0; r < outer_red; ++r) {
+        int64_t off = base, rem = r;
+        for (int64_t d = static_cast<int64_t>(red.size()) - 2; d >= 0; --d) {
+          off += (rem % red[d]) * red_st[d];
+          rem /= red[d];
+        }
+        const scalar_t* p = X + off;
+        if (inner_st == 1) {
+          scalar_t part = 0;  // vectorisable partial in the input type, folded into double
+          for (int64_t i = 0; i < inner; ++i) part += p[i];
+          acc += part;
+        } else {
+          for (int64_t i = 0; i < inner; ++i) acc += p[i * inner_st];
+        }
+      }
+      return acc;
+    };
+    if (n_out == 1) {  // full reduction: split the blocks over threads
+      std::vector<double> parts(std::max(1, get_num_threads()), 0.0);
+      const int64_t per = (outer_red + parts.size() - 1) / parts.size();
+      parallel_for(static_cast<int64_t>(parts.size()), 1, [&](int64_t tb, int64_t te) {
+        for (int64_t t = tb; t < te; ++t)
+          for (int64_t r = t * per; r < std::min(outer_red, (t + 1) * per); ++r) {
+            int64_t off = 0, rem = r;
+            for (int64_t d = static_cast<int64_t>(red.size()) - 2; d >= 0; --d) {
+              off += (rem % red[d]) * red_st[d];
+              rem /= red[d];
+            }
+            double a = 0;
+            for (int64_t i = 0; i < inner; ++i) a += X[off + i * inner_st];
+            parts[t] += a;
+          }
+      });
+      double total = 0;
+      for (double v : parts) total += v;
+      Y[0] = static_cast<scalar_t>(total);
+      return;
+    }
+    parallel_for(n_out, 1, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        int64_t base = 0, rem = o;
+        for (int64_t d = static_cast<int64_t>(kept.size()) - 1; d >= 0; --d) {
+          base += (rem % kept[d]) * kept_st[d];
+          rem /= kept[d];
+        }
+        Y[o] = static_cast<scalar_t>(sum_block(base));
+      }
+    });
+  });
+  return y;
+}
+
+}  // namespace scconv

@@ -1,0 +1,50 @@
+// core/dispatch.cpp: the single dispatch point from a device to its backend, and the
+// thread-local switch that routes CPU ops to the reference kernels.
+#include "core/cpu/cpu_backend.h"
+#include "core/reference/reference_backend.h"
+#if SCCONV_WITH_CUDA
+#include "core/cuda/cuda_backend.h"
+#endif
+
+namespace scconv {
+
+namespace {
+thread_local bool t_reference_mode = false;
+}
+
+ReferenceModeGuard::ReferenceModeGuard() : prev_(t_reference_mode) { t_reference_mode = true; }
+ReferenceModeGuard::~ReferenceModeGuard() { t_reference_mode = prev_; }
+bool reference_mode() { return t_reference_mode; }
+
+Backend& reference_backend() {
+  static ReferenceBackend b;
+  return b;
+}
+Backend& cpu_backend() {
+  static CpuBackend b;
+  return b;
+}
+
+Backend& backend_for(Device device) {
+  if (device == Device::CPU) return t_reference_mode ? reference_backend() : cpu_backend();
+#if SCCONV_WITH_CUDA
+  return cuda_backend();
+#else
+  throw Error("no backend for device cuda: this build has SCCONV_CUDA=OFF");
+#endif
+}
+
+const char* unary_op_name(UnaryOp op) {
+  static const char* names[] = {"neg", "relu", "sigmoid", "exp", "log", "sqrt", "pow", "clamp"};
+  return names[static_cast<int>(op)];
+}
+const char* binary_op_name(BinaryOp op) {
+  static const char* names[] = {"add", "sub", "mul", "div"};
+  return names[static_cast<int>(op)];
+}
+
+int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
+  return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+}
+
+}  // namespace scconv

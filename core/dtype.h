@@ -1,0 +1,67 @@
+// core/dtype.h: element types and devices.
+// float32 trains, float64 runs gradient checks, int64 holds labels, uint8 holds images and masks.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace scconv {
+
+enum class DType : uint8_t { F32, F64, I64, U8 };
+enum class Device : uint8_t { CPU, CUDA };
+
+inline size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F64: return 8;
+    case DType::I64: return 8;
+    case DType::U8: return 1;
+  }
+  return 0;
+}
+
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::F64: return "float64";
+    case DType::I64: return "int64";
+    case DType::U8: return "uint8";
+  }
+  return "?";
+}
+
+inline const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
+
+inline bool is_floating(DType t) { return t == DType::F32 || t == DType::F64; }
+
+template <class T> struct dtype_of;
+template <> struct dtype_of<float> { static constexpr DType value = DType::F32; };
+template <> struct dtype_of<double> { static constexpr DType value = DType::F64; };
+template <> struct dtype_of<int64_t> { static constexpr DType value = DType::I64; };
+template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::U8; };
+
+}  // namespace scconv
+
+// Runs BODY with `scalar_t` bound to the C++ type of a floating dtype; other dtypes are an error
+// naming OP.
+#define SCCONV_DISPATCH_FLOAT(dtype, op, ...)                                               \
+  [&] {                                                                                     \
+    switch (dtype) {                                                                        \
+      case ::scconv::DType::F32: { using scalar_t = float; return __VA_ARGS__(); }          \
+      case ::scconv::DType::F64: { using scalar_t = double; return __VA_ARGS__(); }         \
+      default:                                                                              \
+        throw ::scconv::Error(std::string(op) + ": expected a float32 or float64 tensor, got " + \
+                              ::scconv::dtype_name(dtype));                                 \
+    }                                                                                       \
+  }()
+
+#define SCCONV_DISPATCH_ALL(dtype, op, ...)                                                 \
+  [&] {                                                                                     \
+    switch (dtype) {                                                                        \
+      case ::scconv::DType::F32: { using scalar_t = float; return __VA_ARGS__(); }          \
+      case ::scconv::DType::F64: { using scalar_t = double; return __VA_ARGS__(); }         \
+      case ::scconv::DType::I64: { using scalar_t = int64_t; return __VA_ARGS__(); }        \
+      case ::scconv::DType::U8: { using scalar_t = uint8_t; return __VA_ARGS__(); }         \
+    }                                                                                       \
+    throw ::scconv::Error(std::string(op) + ": unknown dtype");                             \
+  }()

@@ -1,0 +1,18 @@
+// core/parallel.cpp: thread-count control for the OpenMP pool.
+#include "core/parallel.h"
+
+#include <omp.h>
+
+#include <thread>
+
+namespace scconv {
+
+void set_num_threads(int n) {
+  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  omp_set_num_threads(n);
+}
+
+int get_num_threads() { return omp_get_max_threads(); }
+
+}  // namespace scconv

@@ -1,0 +1,28 @@
+// core/parallel.h: the one thread pool (OpenMP; oneDNN runs on the same pool). Size it with
+// set_num_threads (the apps' --threads); the default is every core.
+#pragma once
+#include <cstdint>
+
+namespace scconv {
+
+void set_num_threads(int n);  // n <= 0: all cores
+int get_num_threads();
+
+// Runs f(begin, end) over [0, n) in contiguous chunks of at least `grain`, on the pool.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F f) {
+  if (n <= 0) return;
+  int64_t chunks = (n + grain - 1) / grain;
+  if (chunks <= 1) {
+    f(int64_t(0), n);
+    return;
+  }
+  int64_t step = (n + chunks - 1) / chunks;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t b = c * step, e = b + step < n ? b + step : n;
+    if (b < e) f(b, e);
+  }
+}
+
+}  // namespace scconv

@@ -1,0 +1,23 @@
+// core/shape.h: shapes and strides (in elements), and the helpers every op uses on them:
+// element counts, contiguous strides, broadcasting, dim wrapping and printing.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace scconv {
+
+using Shape = std::vector<int64_t>;
+using Strides = std::vector<int64_t>;
+
+int64_t numel_of(const Shape& shape);
+Strides contiguous_strides(const Shape& shape);
+std::string shape_str(const Shape& shape);  // "(128, 16, 32, 32)"
+// Wraps a possibly negative dim into [0, ndim); errors name `op`.
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
+// NumPy/PyTorch broadcasting of two shapes; errors name `op` and both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+// Strides that read `shape` as if it had shape `target` (stride 0 on broadcast dims).
+Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shape& target);
+
+}  // namespace scconv

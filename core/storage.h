@@ -1,0 +1,39 @@
+// core/storage.h: a refcounted, 64-byte aligned block of memory on one device, with the version
+// counter that autograd uses to detect in-place changes to tensors it saved for backward.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/dtype.h"
+
+namespace scconv {
+
+class Storage {
+ public:
+  Storage(size_t bytes, Device device);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() { return data_; }
+  const void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+  // Bumped by every in-place write (fill_, copy_, add_, optimizer updates ...).
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_ = Device::CPU;
+  uint64_t version_ = 0;
+};
+
+// Bytes currently held by all CPU storages, and the high-water mark since start (or reset).
+size_t cpu_bytes_in_use();
+size_t cpu_bytes_peak();
+void reset_cpu_bytes_peak();
+
+}  // namespace scconv

@@ -1,0 +1,153 @@
+// core/tensor.h: the tensor. A Tensor is a cheap handle (shared pointer) to an impl holding a
+// refcounted Storage, a shape, strides (in elements), an element offset, a dtype and a device.
+// Views (slices, expands, reshapes of contiguous data) share storage.
+//
+// Autograd state (requires_grad, .grad, the node that produced it) hangs off the impl in an
+// AutogradMeta; core/ only stores it, autograd/ gives it meaning.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/shape.h"
+#include "core/storage.h"
+
+namespace scconv {
+
+namespace autograd {
+struct Node;
+}
+class Tensor;
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  std::shared_ptr<class TensorImpl> grad;   // accumulated gradient of a leaf
+  std::shared_ptr<autograd::Node> grad_fn;  // the op that produced this tensor (non-leaf)
+};
+
+class TensorImpl {
+ public:
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  Strides strides;
+  int64_t offset = 0;  // in elements
+  DType dtype = DType::F32;
+  std::shared_ptr<AutogradMeta> autograd;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // ---- creation ----
+  static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
+  static Tensor ones(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::F32,
+                     Device device = Device::CPU);
+  static Tensor scalar(double value, DType dtype = DType::F32);  // 0-d tensor
+  template <class T>
+  static Tensor from_vector(const std::vector<T>& values, const Shape& shape);
+
+  // ---- metadata ----
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return impl().shape; }
+  const Strides& strides() const { return impl().strides; }
+  int64_t dim() const { return static_cast<int64_t>(impl().shape.size()); }
+  int64_t size(int64_t d) const;  // negative d counts from the end
+  int64_t numel() const { return numel_of(impl().shape); }
+  int64_t offset() const { return impl().offset; }
+  DType dtype() const { return impl().dtype; }
+  Device device() const { return impl().storage->device(); }
+  bool is_contiguous() const;
+  std::string str() const;  // "float32(128, 16, 32, 32)", for error messages
+  TensorImpl* impl_ptr() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_shared() const { return impl_; }
+  bool same_impl(const Tensor& o) const { return impl_ == o.impl_; }
+
+  // ---- data access (CPU) ----
+  template <class T> T* data();
+  template <class T> const T* data() const;
+  void* raw_data();
+  const void* raw_data() const;
+  const std::shared_ptr<Storage>& storage() const { return impl().storage; }
+  uint64_t version() const { return impl().storage->version(); }
+  void bump_version() { impl().storage->bump_version(); }
+  double item() const;                 // value of a one-element tensor, as double
+  template <class T> std::vector<T> to_vector() const;  // contiguous copy, in logical order
+
+  // ---- views and copies (no autograd; see autograd/ for differentiable versions) ----
+  Tensor as_strided(const Shape& shape, const Strides& strides, int64_t offset) const;
+  Tensor view(const Shape& shape) const;  // contiguous tensors only; one dim may be -1
+  Tensor expand(const Shape& shape) const;  // broadcast view with stride 0
+  Tensor slice_view(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  Tensor contiguous() const;  // itself when already contiguous
+  Tensor clone() const;
+  Tensor to(DType dtype) const;
+  Tensor detach() const;  // shares storage, no autograd state
+
+  // ---- in-place (bump the version counter) ----
+  Tensor& fill_(double value);
+  Tensor& zero_() { return fill_(0.0); }
+  Tensor& copy_(const Tensor& src);  // src broadcast to this shape; dtypes may differ
+  Tensor& add_(const Tensor& other, double alpha = 1.0);  // this += alpha * other
+  Tensor& mul_(double value);
+
+  // ---- autograd state ----
+  bool requires_grad() const { return impl().autograd && impl().autograd->requires_grad; }
+  Tensor& set_requires_grad(bool on);
+  Tensor grad() const;
+  void set_grad(const Tensor& g);
+  const std::shared_ptr<AutogradMeta>& autograd_meta() const { return impl().autograd; }
+  AutogradMeta& ensure_autograd_meta();
+  bool is_leaf() const { return !impl().autograd || !impl().autograd->grad_fn; }
+
+ private:
+  TensorImpl& impl() const {
+    SCCONV_CHECK(impl_, "use of an undefined tensor");
+    return *impl_;
+  }
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+// ---- checks shared by all ops: they throw Error naming the op and shapes ----
+void check_defined(const Tensor& t, const char* op, const char* arg);
+void check_float(const Tensor& t, const char* op, const char* arg);
+void check_dim(const Tensor& t, int64_t ndim, const char* op, const char* arg);
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
+void check_same_device(const Tensor& a, const Tensor& b, const char* op);
+
+// ---- template definitions ----
+template <class T>
+T* Tensor::data() {
+  SCCONV_CHECK(dtype_of<T>::value == dtype(), "data<" << dtype_name(dtype_of<T>::value)
+                                                      << ">() on a " << str() << " tensor");
+  return static_cast<T*>(impl().storage->data()) + impl().offset;
+}
+template <class T>
+const T* Tensor::data() const {
+  SCCONV_CHECK(dtype_of<T>::value == dtype(), "data<" << dtype_name(dtype_of<T>::value)
+                                                      << ">() on a " << str() << " tensor");
+  return static_cast<const T*>(impl().storage->data()) + impl().offset;
+}
+template <class T>
+Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape) {
+  SCCONV_CHECK(static_cast<int64_t>(values.size()) == numel_of(shape),
+               "Tensor::from_vector: " << values.size() << " values for shape " << shape_str(shape));
+  Tensor t = empty(shape, dtype_of<T>::value);
+  std::copy(values.begin(), values.end(), t.data<T>());
+  return t;
+}
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor c = contiguous();
+  const T* p = c.data<T>();
+  return std::vector<T>(p, p + c.numel());
+}
+
+}  // namespace scconv

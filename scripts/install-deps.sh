@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks to build and test scconv. Idempotent: installs
+# only missing packages. Run as root (or with sudo available).
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --torch    also python3-torch (only for tools/: reference data, benchmarks)
+set -euo pipefail
+pkgs=(build-essential cmake libdnnl-dev nlohmann-json3-dev doctest-dev libstb-dev)
+if [[ "${1:-}" == "--torch" ]]; then pkgs+=(python3-torch python3-numpy); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all present (${pkgs[*]})"
+fi
