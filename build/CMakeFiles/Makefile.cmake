@@ -60,4 +60,6 @@ set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/scconv.dir/DependInfo.cmake"
   "CMakeFiles/scconv_app.dir/DependInfo.cmake"
   "CMakeFiles/bench_ops.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_gradcheck.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_reference.dir/DependInfo.cmake"
   )

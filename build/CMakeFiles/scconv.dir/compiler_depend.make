@@ -3804,6 +3804,23 @@ CMakeFiles/scconv.dir/core/file_io.cpp.o: /work/main/core/file_io.cpp \
   /usr/include/linux/falloc.h \
   /usr/include/x86_64-linux-gnu/bits/stat.h \
   /usr/include/x86_64-linux-gnu/bits/struct_stat.h \
+  /usr/include/x86_64-linux-gnu/sys/stat.h \
+  /usr/include/x86_64-linux-gnu/bits/statx.h \
+  /usr/include/linux/stat.h \
+  /usr/include/linux/types.h \
+  /usr/include/x86_64-linux-gnu/asm/types.h \
+  /usr/include/asm-generic/types.h \
+  /usr/include/asm-generic/int-ll64.h \
+  /usr/include/x86_64-linux-gnu/asm/bitsperlong.h \
+  /usr/include/asm-generic/bitsperlong.h \
+  /usr/include/linux/posix_types.h \
+  /usr/include/linux/stddef.h \
+  /usr/include/x86_64-linux-gnu/asm/posix_types.h \
+  /usr/include/x86_64-linux-gnu/asm/posix_types_64.h \
+  /usr/include/asm-generic/posix_types.h \
+  /usr/include/x86_64-linux-gnu/bits/statx-generic.h \
+  /usr/include/x86_64-linux-gnu/bits/types/struct_statx_timestamp.h \
+  /usr/include/x86_64-linux-gnu/bits/types/struct_statx.h \
   /usr/include/unistd.h \
   /usr/include/x86_64-linux-gnu/bits/posix_opt.h \
   /usr/include/x86_64-linux-gnu/bits/environments.h \
@@ -7284,10 +7301,6 @@ CMakeFiles/scconv.dir/core/tensor.cpp.o: /work/main/core/tensor.cpp \
 
 /usr/include/x86_64-linux-gnu/bits/semaphore.h:
 
-/work/main/core/storage.cpp:
-
-/usr/include/semaphore.h:
-
 /usr/include/nlohmann/detail/meta/call_std/begin.hpp:
 
 /usr/include/x86_64-linux-gnu/sys/time.h:
@@ -7308,11 +7321,31 @@ CMakeFiles/scconv.dir/core/tensor.cpp.o: /work/main/core/tensor.cpp \
 
 /usr/include/c++/12/bits/quoted_string.h:
 
-/usr/include/c++/12/bits/locale_facets_nonio.tcc:
-
 /usr/include/c++/12/locale:
 
 /usr/include/c++/12/filesystem:
+
+/work/main/core/storage.cpp:
+
+/usr/include/semaphore.h:
+
+/usr/include/x86_64-linux-gnu/bits/types/struct_statx_timestamp.h:
+
+/usr/include/x86_64-linux-gnu/bits/statx-generic.h:
+
+/usr/include/x86_64-linux-gnu/asm/posix_types.h:
+
+/usr/include/linux/posix_types.h:
+
+/usr/include/x86_64-linux-gnu/asm/bitsperlong.h:
+
+/usr/include/asm-generic/int-ll64.h:
+
+/usr/include/c++/12/bits/locale_facets_nonio.tcc:
+
+/usr/include/x86_64-linux-gnu/asm/types.h:
+
+/usr/include/x86_64-linux-gnu/sys/stat.h:
 
 /usr/include/x86_64-linux-gnu/bits/struct_stat.h:
 
@@ -7413,6 +7446,8 @@ CMakeFiles/scconv.dir/core/tensor.cpp.o: /work/main/core/tensor.cpp \
 /usr/include/c++/12/tr1/beta_function.tcc:
 
 /usr/include/c++/12/tr1/special_function_util.h:
+
+/usr/include/linux/stat.h:
 
 /usr/include/c++/12/tr1/gamma.tcc:
 
@@ -7566,6 +7601,8 @@ CMakeFiles/scconv.dir/core/tensor.cpp.o: /work/main/core/tensor.cpp \
 
 /usr/include/x86_64-linux-gnu/bits/stdint-uintn.h:
 
+/usr/include/x86_64-linux-gnu/bits/statx.h:
+
 /usr/include/unistd.h:
 
 /usr/include/c++/12/bits/range_access.h:
@@ -7579,6 +7616,8 @@ CMakeFiles/scconv.dir/core/tensor.cpp.o: /work/main/core/tensor.cpp \
 /usr/include/c++/12/cstdint:
 
 /usr/include/c++/12/bits/fs_ops.h:
+
+/usr/include/asm-generic/posix_types.h:
 
 /usr/include/c++/12/bits/stl_heap.h:
 
@@ -7888,6 +7927,10 @@ CMakeFiles/scconv.dir/core/tensor.cpp.o: /work/main/core/tensor.cpp \
 
 /usr/include/asm-generic/errno-base.h:
 
+/usr/include/asm-generic/bitsperlong.h:
+
+/usr/include/asm-generic/types.h:
+
 /usr/include/x86_64-linux-gnu/bits/types/sigset_t.h:
 
 /usr/include/c++/12/ext/type_traits.h:
@@ -7922,9 +7965,13 @@ CMakeFiles/scconv.dir/core/tensor.cpp.o: /work/main/core/tensor.cpp \
 
 /usr/include/nlohmann/detail/iterators/json_reverse_iterator.hpp:
 
+/usr/include/x86_64-linux-gnu/bits/types/struct_statx.h:
+
 /usr/include/c++/12/bits/stringfwd.h:
 
 /usr/include/c++/12/bits/postypes.h:
+
+/usr/include/x86_64-linux-gnu/asm/posix_types_64.h:
 
 /usr/include/x86_64-linux-gnu/bits/cpu-set.h:
 
@@ -7964,6 +8011,8 @@ CMakeFiles/scconv.dir/core/tensor.cpp.o: /work/main/core/tensor.cpp \
 
 /usr/include/c++/12/bits/exception_ptr.h:
 
+/usr/include/linux/stddef.h:
+
 /usr/include/c++/12/bits/cxxabi_init_exception.h:
 
 /usr/include/c++/12/bits/gslice.h:
@@ -7985,6 +8034,8 @@ CMakeFiles/scconv.dir/core/tensor.cpp.o: /work/main/core/tensor.cpp \
 /usr/include/x86_64-linux-gnu/c++/12/bits/gthr.h:
 
 /usr/include/nlohmann/detail/value_t.hpp:
+
+/usr/include/linux/types.h:
 
 /usr/include/c++/12/cstdio:
 

@@ -1,0 +1,142 @@
+// tests/op_cases.h: one table of op test cases, shared by three suites:
+//   test_gradcheck.cpp   float64 finite differences, on the fast and the reference backend
+//   test_reference.cpp   fast kernels against reference kernels (float32, forward + backward)
+//   test_torch.cpp       against PyTorch data written by tools/gen_torch_reference.py, which
+//                        defines the same cases by the same names.
+// A case names its float input shapes and the function of them to test. Shapes cover odd
+// sizes, batch 1, groups > 1, stride 2 and random (not 1/0) norm affine parameters.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/ops.h"
+
+namespace scconv::testing {
+
+struct OpCase {
+  std::string name;
+  std::vector<Shape> shapes;
+  std::function<Tensor(const std::vector<Tensor>&)> f;
+  bool positive = false;  // inputs drawn from [0.5, 1.5] (log, sqrt, division)
+};
+
+// Deterministic labels for the loss cases (the PyTorch script uses the same formula).
+inline Tensor case_labels(int64_t n, int64_t classes) {
+  std::vector<int64_t> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = (i * 7 + 3) % classes;
+  return Tensor::from_vector(v, {n});
+}
+// Fixed running statistics for batch norm cases: mean 0.1 c - 0.2, var 0.5 + 0.25 c.
+inline Tensor case_running(int64_t c, bool var, DType dt) {
+  std::vector<double> v(c);
+  for (int64_t i = 0; i < c; ++i) v[i] = var ? 0.5 + 0.25 * i : 0.1 * i - 0.2;
+  return Tensor::from_vector(v, {c}).to(dt);
+}
+
+inline const std::vector<OpCase>& op_cases() {
+  using V = std::vector<Tensor>;
+  static const std::vector<OpCase> cases = {
+      // element-wise, broadcasting
+      {"add_full", {{2, 3, 4, 5}, {2, 3, 4, 5}}, [](const V& x) { return add(x[0], x[1]); }},
+      {"add_channel", {{2, 3, 4, 5}, {1, 3, 1, 1}}, [](const V& x) { return add(x[0], x[1]); }},
+      {"add_scalar_tensor", {{2, 3, 4, 5}, {}}, [](const V& x) { return add(x[0], x[1]); }},
+      {"sub_bcast", {{2, 3, 4, 5}, {3, 1, 5}}, [](const V& x) { return sub(x[0], x[1]); }},
+      {"mul_full", {{3, 7}, {3, 7}}, [](const V& x) { return mul(x[0], x[1]); }},
+      {"mul_channel", {{2, 3, 4, 5}, {1, 3, 1, 1}}, [](const V& x) { return mul(x[0], x[1]); }},
+      {"div_bcast", {{2, 3, 4, 5}, {1, 3, 1, 1}}, [](const V& x) { return div(x[0], x[1]); }, true},
+      {"neg", {{2, 3, 5}}, [](const V& x) { return neg(x[0]); }},
+      {"relu", {{2, 3, 5, 5}}, [](const V& x) { return relu(x[0]); }},
+      {"sigmoid", {{2, 3, 5}}, [](const V& x) { return sigmoid(x[0]); }},
+      {"exp", {{2, 3, 5}}, [](const V& x) { return exp(x[0]); }},
+      {"log", {{2, 3, 5}}, [](const V& x) { return log(x[0]); }, true},
+      {"sqrt", {{2, 3, 5}}, [](const V& x) { return sqrt(x[0]); }, true},
+      {"pow2", {{2, 3, 5}}, [](const V& x) { return pow(x[0], 2.0); }},
+      {"pow3", {{2, 3, 5}}, [](const V& x) { return pow(x[0], 3.0); }},
+      {"pow_frac", {{2, 3, 5}}, [](const V& x) { return pow(x[0], 1.5); }, true},
+      {"clamp", {{2, 3, 5}}, [](const V& x) { return clamp(x[0], -0.5, 0.5); }},
+      {"where_gt", {{2, 3, 4}, {2, 3, 4}}, [](const V& x) { return where(gt(x[0], 0.0), x[0], x[1]); }},
+      {"where_bcast", {{2, 3, 4}, {1, 3, 1}}, [](const V& x) { return where(gt(x[0], 0.0), x[1], x[0]); }},
+      // reductions and pooling
+      {"sum_023", {{2, 3, 4, 5}}, [](const V& x) { return sum(x[0], {0, 2, 3}, true); }},
+      {"sum_1", {{2, 3, 4, 5}}, [](const V& x) { return sum(x[0], {1}); }},
+      {"sum_all", {{2, 3, 4, 5}}, [](const V& x) { return sum(x[0]); }},
+      {"mean_23", {{2, 3, 4, 5}}, [](const V& x) { return mean(x[0], {2, 3}); }},
+      {"mean_all", {{3, 7}}, [](const V& x) { return mean(x[0]); }},
+      {"global_avg_pool", {{2, 3, 5, 7}}, [](const V& x) { return global_avg_pool2d(x[0]); }},
+      {"max_pool_3s2p1", {{2, 3, 7, 7}}, [](const V& x) { return max_pool2d(x[0], {3, 3}, {2, 2}, {1, 1}); }},
+      {"max_pool_2s2", {{1, 2, 6, 5}}, [](const V& x) { return max_pool2d(x[0], {2, 2}, {2, 2}); }},
+      {"avg_pool_3s1p1", {{2, 3, 5, 5}}, [](const V& x) { return avg_pool2d(x[0], {3, 3}, {1, 1}, {1, 1}); }},
+      {"avg_pool_2s2", {{1, 2, 6, 6}}, [](const V& x) { return avg_pool2d(x[0], {2, 2}, {2, 2}); }},
+      // linear algebra and convolution
+      {"matmul", {{3, 5}, {5, 4}}, [](const V& x) { return matmul(x[0], x[1]); }},
+      {"linear", {{4, 6}, {3, 6}, {3}}, [](const V& x) { return linear(x[0], x[1], x[2]); }},
+      {"conv_3x3_p1_bias", {{2, 3, 6, 6}, {4, 3, 3, 3}, {4}},
+       [](const V& x) { return conv2d(x[0], x[1], x[2], {1, 1}, {1, 1}); }},
+      {"conv_3x3_s2", {{2, 4, 7, 7}, {6, 4, 3, 3}},
+       [](const V& x) { return conv2d(x[0], x[1], Tensor(), {2, 2}, {1, 1}); }},
+      {"conv_groups2", {{1, 4, 5, 5}, {6, 2, 3, 3}, {6}},
+       [](const V& x) { return conv2d(x[0], x[1], x[2], {1, 1}, {1, 1}, {1, 1}, 2); }},
+      {"conv_dilation2", {{2, 2, 7, 7}, {3, 2, 3, 3}},
+       [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {2, 2}, {2, 2}); }},
+      {"conv_1x1_s2", {{3, 5, 5, 5}, {7, 5, 1, 1}},
+       [](const V& x) { return conv2d(x[0], x[1], Tensor(), {2, 2}); }},
+      {"conv_batch1_odd", {{1, 3, 5, 7}, {2, 3, 3, 3}, {2}},
+       [](const V& x) { return conv2d(x[0], x[1], x[2], {2, 1}, {1, 0}); }},
+      // normalisation (gamma, beta random)
+      {"batch_norm_train", {{2, 3, 4, 5}, {3}, {3}},
+       [](const V& x) {
+         Tensor rm = case_running(3, false, x[0].dtype()), rv = case_running(3, true, x[0].dtype());
+         return batch_norm(x[0], x[1], x[2], rm, rv, true, 0.1, 1e-5);
+       }},
+      {"batch_norm_eval", {{2, 3, 4, 5}, {3}, {3}},
+       [](const V& x) {
+         return batch_norm(x[0], x[1], x[2], case_running(3, false, x[0].dtype()),
+                           case_running(3, true, x[0].dtype()), false, 0.1, 1e-5);
+       }},
+      {"batch_norm_2d_input", {{5, 3}, {3}, {3}},
+       [](const V& x) { return batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), true); }},
+      {"group_norm_g2", {{2, 4, 3, 3}, {4}, {4}},
+       [](const V& x) { return group_norm(x[0], 2, x[1], x[2]); }},
+      {"group_norm_g1_batch1", {{1, 3, 4, 5}, {3}, {3}},
+       [](const V& x) { return group_norm(x[0], 1, x[1], x[2]); }},
+      {"group_norm_seed_g2", {{2, 4, 3, 3}, {4, 1, 1}, {4, 1, 1}},
+       [](const V& x) { return group_norm_seed(x[0], 2, x[1], x[2]); }},
+      // shape
+      {"slice_channels", {{2, 5, 3, 3}}, [](const V& x) { return slice(x[0], 1, 1, 4); }},
+      {"split_cat_swap", {{2, 5, 3, 3}},
+       [](const V& x) {
+         auto parts = split(x[0], {2, 3}, 1);
+         return cat({parts[1], parts[0]}, 1);
+       }},
+      {"cat_two", {{2, 3, 4, 4}, {2, 2, 4, 4}}, [](const V& x) { return cat({x[0], x[1]}, 1); }},
+      {"subsample2", {{2, 3, 5, 5}}, [](const V& x) { return subsample2d(x[0], 2); }},
+      {"pad_channels", {{2, 3, 4, 4}}, [](const V& x) { return pad_channels(x[0], 2, 1); }},
+      {"flatten", {{2, 3, 4, 5}}, [](const V& x) { return flatten(x[0]); }},
+      // softmax and loss
+      {"softmax_rows", {{3, 5}}, [](const V& x) { return softmax(x[0], 1); }},
+      {"softmax_mid", {{2, 4, 3}}, [](const V& x) { return softmax(x[0], 1); }},
+      {"log_softmax", {{3, 5}}, [](const V& x) { return log_softmax(x[0], -1); }},
+      {"cross_entropy", {{5, 4}}, [](const V& x) { return cross_entropy(x[0], case_labels(5, 4)); }},
+      {"cross_entropy_smooth", {{6, 3}},
+       [](const V& x) { return cross_entropy(x[0], case_labels(6, 3), 0.1); }},
+      // dropout with a fixed generator: the same mask on every call
+      {"dropout", {{4, 6}},
+       [](const V& x) {
+         Generator g(7);
+         return dropout(x[0], 0.3, true, g);
+       }},
+  };
+  return cases;
+}
+
+// Random inputs for a case: normal(0, 1), or uniform [0.5, 1.5] for `positive` cases.
+inline std::vector<Tensor> case_inputs(const OpCase& c, DType dt, uint64_t seed) {
+  Generator g(seed);
+  std::vector<Tensor> xs;
+  for (const Shape& s : c.shapes)
+    xs.push_back(c.positive ? g.uniform(s, 0.5, 1.5, dt) : g.normal(s, 0, 1, dt));
+  return xs;
+}
+
+}  // namespace scconv::testing

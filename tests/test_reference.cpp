@@ -1,0 +1,86 @@
+// tests/test_reference.cpp: every fast CPU kernel against its reference implementation, on the
+// same random float32 inputs, forward and backward (through the op table of op_cases.h), plus
+// larger shapes that exercise the fast paths' threading and vector loops.
+// Run: ./build/tests/test_reference
+#include "core/backend.h"
+#include "core/parallel.h"
+#include "op_cases.h"
+#include "test_util.h"
+
+using namespace scconv;
+using namespace scconv::testing;
+
+namespace {
+template <class F>
+void compare_paths(const std::string& name, F f, const std::vector<Tensor>& inputs,
+                   double rtol = 1e-4, double atol = 1e-5) {
+  Tensor y;
+  {
+    autograd::NoGradGuard ng;
+    y = f(inputs);
+  }
+  Tensor proj = Generator(99).normal(y.shape(), 0, 1, y.dtype());
+  std::vector<Tensor> fast = forward_backward(f, inputs, proj);
+  std::vector<Tensor> ref;
+  {
+    ReferenceModeGuard guard;
+    ref = forward_backward(f, inputs, proj);
+  }
+  // float32 sums of many terms cancel: absolute tolerance scales with the tensor's magnitude.
+  for (size_t k = 0; k < fast.size(); ++k)
+    CHECK_CLOSE(fast[k], ref[k], rtol, atol * std::max(1.0, max_abs(ref[k])),
+                name << (k == 0 ? ": output" : ": gradient of input " + std::to_string(k - 1)));
+}
+}  // namespace
+
+TEST_CASE("fast vs reference: every op in the table (float32)") {
+  for (const OpCase& c : op_cases()) {
+    CAPTURE(c.name);
+    compare_paths(c.name, c.f, case_inputs(c, DType::F32, 5));
+  }
+}
+
+TEST_CASE("fast vs reference: ResNet-sized shapes") {
+  using V = std::vector<Tensor>;
+  Generator g(11);
+  compare_paths("conv 16->16 3x3 on (8,16,32,32)",
+                [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {1, 1}); },
+                {g.normal({8, 16, 32, 32}), g.normal({16, 16, 3, 3}, 0, 0.1)}, 1e-3, 1e-4);
+  compare_paths("conv 16->32 3x3 s2 groups 2 bias",
+                [](const V& x) { return conv2d(x[0], x[1], x[2], {2, 2}, {1, 1}, {1, 1}, 2); },
+                {g.normal({4, 16, 16, 16}), g.normal({32, 8, 3, 3}, 0, 0.1), g.normal({32})},
+                1e-3, 1e-4);
+  compare_paths("batch_norm (16,32,16,16)",
+                [](const V& x) { return relu(batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), true)); },
+                {g.normal({16, 32, 16, 16}, 0.5, 2), g.normal({32}), g.normal({32})}, 1e-3, 1e-4);
+  compare_paths("group_norm (8,32,16,16) g=16",
+                [](const V& x) { return group_norm(x[0], 16, x[1], x[2]); },
+                {g.normal({8, 32, 16, 16}, 0.5, 2), g.normal({32}), g.normal({32})}, 1e-3, 1e-4);
+  compare_paths("broadcast mul + sigmoid (8,32,16,16)",
+                [](const V& x) { return sigmoid(mul(x[0], x[1])); },
+                {g.normal({8, 32, 16, 16}), g.normal({1, 32, 1, 1})});
+  compare_paths("linear 64->10 + cross_entropy",
+                [](const V& x) { return cross_entropy(linear(x[0], x[1], x[2]), case_labels(128, 10)); },
+                {g.normal({128, 64}), g.normal({10, 64}, 0, 0.1), g.normal({10})});
+  compare_paths("sum over (0,2,3) of (32,16,32,32)",
+                [](const V& x) { return sum(x[0], {0, 2, 3}); }, {g.normal({32, 16, 32, 32})},
+                1e-4, 1e-3);
+}
+
+TEST_CASE("results do not depend on the thread count beyond rounding") {
+  Generator g(21);
+  Tensor x = g.normal({8, 16, 16, 16}), w = g.normal({16, 16, 3, 3}, 0, 0.1);
+  Tensor gamma = g.normal({16}), beta = g.normal({16});
+  auto run = [&] {
+    return sum(relu(batch_norm(conv2d(x, w, Tensor(), {1, 1}, {1, 1}), gamma, beta, Tensor(),
+                               Tensor(), true)),
+               {1});
+  };
+  int saved = get_num_threads();
+  set_num_threads(1);
+  Tensor one = run();
+  set_num_threads(2);
+  Tensor two = run();
+  set_num_threads(saved);
+  CHECK_CLOSE(one, two, 1e-5, 1e-5, "1 vs 2 threads");
+}
