@@ -62,4 +62,5 @@ set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/bench_ops.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_gradcheck.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_reference.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_torch.dir/DependInfo.cmake"
   )
