@@ -1,1 +1,49 @@
-int main() { return 0; }
+// apps/main.cpp: the `scconv` command line. `scconv <command> [options]`; `scconv help` lists
+// the commands. Every error reaches the user as one line naming what is wrong, exit code 2.
+#include <cstring>
+#include <iostream>
+
+#include "apps/commands.h"
+#include "core/error.h"
+
+namespace {
+struct Command {
+  const char* name;
+  int (*run)(const scconv::apps::Args&);
+  const char* help;
+};
+const Command kCommands[] = {
+    {"demo", scconv::apps::cmd_demo,
+     "train a small CNN on synthetic images for a few hundred steps (no data needed)"},
+};
+
+int usage(std::ostream& os) {
+  os << "usage: scconv <command> [options]\n\ncommands:\n";
+  for (const Command& c : kCommands) os << "  " << c.name << "\t" << c.help << "\n";
+  os << "\n`scconv <command> --help` describes a command's options.\n";
+  return 2;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage(std::cerr);
+  std::string name = argv[1];
+  if (name == "help" || name == "--help" || name == "-h") {
+    usage(std::cout);
+    return 0;
+  }
+  for (const Command& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.run(scconv::apps::Args(argv + 2, argv + argc));
+    } catch (const scconv::Error& e) {
+      std::cerr << "scconv " << name << ": error: " << e.what() << "\n";
+      return 2;
+    } catch (const std::exception& e) {
+      std::cerr << "scconv " << name << ": internal error: " << e.what() << "\n";
+      return 3;
+    }
+  }
+  std::cerr << "scconv: unknown command '" << name << "'\n";
+  return usage(std::cerr);
+}

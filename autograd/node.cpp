@@ -30,6 +30,19 @@ Tensor SavedTensor::get() const {
   return t_;
 }
 
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> stack;
+  for (Edge& e : inputs)
+    if (e.node) stack.push_back(std::move(e.node));
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1)  // we are the last owner: take its inputs before it dies
+      for (Edge& e : n->inputs)
+        if (e.node) stack.push_back(std::move(e.node));
+  }
+}
+
 static bool input_requires_grad(const Tensor* t) {
   return t && t->defined() && (t->requires_grad() || !t->is_leaf());
 }

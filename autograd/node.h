@@ -49,6 +49,9 @@ struct Node {
   std::function<std::vector<Tensor>(const Tensor& grad_y)> backward;
   Tensor grad_y;  // accumulated during a backward pass
   bool released = false;
+  // Tears down the chain of nodes only this one holds iteratively: a 10^5-op graph must not
+  // recurse through nested destructors.
+  ~Node();
 };
 
 // ---- grad mode -------------------------------------------------------------------------------

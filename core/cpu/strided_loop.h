@@ -40,6 +40,7 @@ struct StridedLoop {
   // kernel(int64_t n, const std::array<int64_t,K>& offsets, const std::array<int64_t,K>& inner)
   template <class F>
   void run(F kernel) const {
+    if (numel_of(shape) == 0) return;
     const int64_t inner = shape.back();
     const int64_t rows = numel_of(shape) / inner;
     // Split long rows so that a single contiguous run still uses every thread.

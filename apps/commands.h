@@ -1,0 +1,12 @@
+// apps/commands.h: the subcommands of the one `scconv` binary, a file each (apps/cmd_*.cpp).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace scconv::apps {
+
+using Args = std::vector<std::string>;  // the arguments after the subcommand name
+
+int cmd_demo(const Args& args);
+
+}  // namespace scconv::apps

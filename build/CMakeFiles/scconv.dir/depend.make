@@ -1,2 +1,0 @@
-# Empty dependencies file for scconv.
-# This may be replaced when dependencies are built.

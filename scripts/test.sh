@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# scripts/test.sh: installs missing packages, builds and runs the whole test suite.
+#   scripts/test.sh            Release build + tests, then Debug + ASan/UBSan build + tests
+#   scripts/test.sh --quick    Release build + tests only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc)
+
+run_suite() {  # <build dir> <cmake args...>
+  local dir=$1; shift
+  echo "== configure $dir ($*)"
+  cmake -S . -B "$dir" "$@" > "$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
+  echo "== build $dir"
+  cmake --build "$dir" -j "$jobs" 2>&1 | grep -E "error|warning:|Error" || true
+  cmake --build "$dir" -j "$jobs" > /dev/null   # fails loudly if the build failed
+  echo "== test $dir"
+  ctest --test-dir "$dir" --output-on-failure
+}
+
+mkdir -p build
+run_suite build/release -DCMAKE_BUILD_TYPE=Release
+if [[ "${1:-}" != "--quick" ]]; then
+  ASAN_OPTIONS=detect_leaks=1 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DSCCONV_SANITIZE=ON
+fi

@@ -1,0 +1,95 @@
+// tests/test_autograd.cpp: the tape: accumulation into leaves, shared subexpressions,
+// no-grad mode, freeing and retaining the graph, the in-place (version counter) check, and
+// very deep graphs (the walk is iterative).
+// Run: ./build/tests/test_autograd
+#include "core/storage.h"
+#include "test_util.h"
+
+using namespace scconv;
+
+TEST_CASE("chain rule through a small graph, with a reused input") {
+  Tensor x = Tensor::from_vector<double>({1, 2, 3}, {3}).set_requires_grad(true);
+  Tensor w = Tensor::from_vector<double>({0.5, -1, 2}, {3}).set_requires_grad(true);
+  // L = sum(x * w + x * x) -> dL/dx = w + 2x, dL/dw = x
+  Tensor loss = sum(add(mul(x, w), mul(x, x)));
+  autograd::backward(loss);
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{2.5, 3, 8});
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{1, 2, 3});
+}
+
+TEST_CASE("gradients accumulate across backward calls until reset") {
+  Tensor x = Tensor::from_vector<double>({1, 2}, {2}).set_requires_grad(true);
+  autograd::backward(sum(mul(x, 3.0)));
+  autograd::backward(sum(mul(x, 3.0)));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{6, 6});
+  x.set_grad(Tensor());
+  autograd::backward(sum(x * x));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{2, 4});
+}
+
+TEST_CASE("leaves without requires_grad get no gradient; no-grad mode records nothing") {
+  Tensor x = Tensor::ones({2}).set_requires_grad(true);
+  Tensor c = Tensor::ones({2});
+  Tensor y = mul(x, c);
+  CHECK_FALSE(y.is_leaf());
+  autograd::backward(sum(y));
+  CHECK_FALSE(c.grad().defined());
+  {
+    autograd::NoGradGuard ng;
+    Tensor z = mul(x, c);
+    CHECK(z.is_leaf());
+    CHECK_FALSE(z.requires_grad());
+  }
+  CHECK(autograd::grad_enabled());
+}
+
+TEST_CASE("the graph is freed after backward unless retained") {
+  Tensor x = Tensor::ones({3}).set_requires_grad(true);
+  Tensor loss = sum(sigmoid(x));
+  autograd::backward(loss, Tensor(), /*retain_graph=*/true);
+  autograd::backward(loss);  // allowed: retained the first time
+  CHECK_THROWS_WITH_AS(autograd::backward(loss), doctest::Contains("a second time"), Error);
+}
+
+TEST_CASE("a saved tensor modified in place is an error, not a wrong gradient") {
+  Tensor x = Tensor::from_vector<double>({1, 2}, {2}).set_requires_grad(true);
+  Tensor s = Tensor::from_vector<double>({3, 4}, {2});
+  Tensor loss = sum(mul(x, s));  // saves s
+  s.mul_(2.0);
+  CHECK_THROWS_WITH_AS(autograd::backward(loss), doctest::Contains("modified in place"), Error);
+}
+
+TEST_CASE("non-scalar roots need an explicit gradient") {
+  Tensor x = Tensor::ones({3}).set_requires_grad(true);
+  Tensor y = mul(x, 2.0);
+  CHECK_THROWS_WITH_AS(autograd::backward(y), doctest::Contains("not a scalar"), Error);
+  autograd::backward(y, Tensor::from_vector<float>({1, 2, 3}, {3}));
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{2, 4, 6});
+}
+
+TEST_CASE("a 100000-op chain backpropagates and frees without recursion") {
+  Tensor x = Tensor::from_vector<double>({1.0}, {1}).set_requires_grad(true);
+  Tensor y = x;
+  for (int i = 0; i < 100000; ++i) y = add(y, 1e-4);
+  autograd::backward(sum(y));
+  CHECK(x.grad().item() == 1.0);
+}
+
+TEST_CASE("an unused 100000-op graph frees itself without recursion") {
+  Tensor x = Tensor::ones({1}).set_requires_grad(true);
+  {
+    Tensor y = x;
+    for (int i = 0; i < 100000; ++i) y = mul(y, 1.0);
+  }  // dropped without backward
+  CHECK(x.grad().defined() == false);
+}
+
+TEST_CASE("activations are released when the graph is") {
+  size_t before = cpu_bytes_in_use();
+  {
+    Tensor x = Tensor::ones({256, 1024}).set_requires_grad(true);
+    Tensor loss = sum(sigmoid(relu(x)));
+    autograd::backward(loss);
+  }
+  CHECK(cpu_bytes_in_use() == before);
+}

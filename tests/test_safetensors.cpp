@@ -1,0 +1,94 @@
+// tests/test_safetensors.cpp: safetensors round trips, files written by PyTorch (the committed
+// reference data), and malformed files rejected with messages naming the file and entry.
+// Run: ./build/tests/test_safetensors
+#include <filesystem>
+#include <fstream>
+
+#include "core/file_io.h"
+#include "core/safetensors.h"
+#include "test_util.h"
+
+using namespace scconv;
+using doctest::Contains;
+
+namespace {
+std::string header_file(const std::string& json, const std::string& data = "") {
+  std::string out(8, '\0');
+  uint64_t n = json.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + json + data;
+}
+}  // namespace
+
+TEST_CASE("round trip of every dtype, with metadata, through an atomic write") {
+  std::map<std::string, Tensor> ts{
+      {"w", Generator(1).normal({3, 4})},
+      {"d", Tensor::from_vector<double>({1.5, -2}, {2})},
+      {"labels", Tensor::from_vector<int64_t>({7, 9, 11}, {3})},
+      {"img", Tensor::from_vector<uint8_t>({0, 255}, {1, 2})},
+      {"scalar", Tensor::scalar(3.0)},
+      {"strided", Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2}).slice_view(1, 0, 1)}};
+  std::string path = (std::filesystem::temp_directory_path() / "scconv_rt.safetensors").string();
+  save_safetensors(path, ts, {{"epoch", "3"}});
+  SafetensorsFile f = load_safetensors(path);
+  CHECK(f.metadata.at("epoch") == "3");
+  REQUIRE(f.tensors.size() == ts.size());
+  for (auto& [k, t] : ts) {
+    CAPTURE(k);
+    CHECK(f.tensors.at(k).dtype() == t.dtype());
+    CHECK(f.tensors.at(k).shape() == t.shape());
+    CHECK(testing::mismatch(f.tensors.at(k), t, 0, 0).empty());
+  }
+  // No temporary files left beside the target.
+  for (auto& e : std::filesystem::directory_iterator(std::filesystem::temp_directory_path()))
+    CHECK(e.path().filename().string().find(".scconv_rt.safetensors.tmp") == std::string::npos);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("reads files written by PyTorch") {
+  SafetensorsFile f = load_safetensors(std::string(SCCONV_TEST_DATA) + "/torch_ops.safetensors");
+  CHECK(f.tensors.size() > 200);
+  CHECK(f.tensors.at("conv_3x3_p1_bias.in1").shape() == Shape{4, 3, 3, 3});
+  CHECK(f.tensors.at("add_scalar_tensor.in1").dim() == 0);
+}
+
+TEST_CASE("malformed files are clear errors naming the file and entry") {
+  CHECK_THROWS_WITH_AS(parse_safetensors("abc", "f.st"), Contains("f.st: not a safetensors file"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file("{}").substr(0, 8) + "{", "f.st"), Contains("f.st: header length 2 exceeds"), Error);
+  std::string huge(8, '\xff');
+  CHECK_THROWS_WITH_AS(parse_safetensors(huge, "f.st"), Contains("exceeds the file size"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file("{nope"), "f.st"), Contains("f.st: header is not valid JSON"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file("[1]"), "f.st"), Contains("header must be a JSON object"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(R"({"a":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]}})", "xx"), "f.st"),
+                       Contains("f.st: tensor 'a': unsupported dtype \"BF16\""), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "1234"), "f.st"),
+                       Contains("tensor 'a': data_offsets [0, 8] fall outside the 4 data bytes"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678"), "f.st"),
+                       Contains("span 8 bytes but float32(3,) needs 12"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})"), "f.st"),
+                       Contains("bad dimension"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(R"({"a":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,0]}})"), "f.st"),
+                       Contains("too large"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(R"({"a":{"shape":[1]}})"), "f.st"),
+                       Contains("entry needs dtype, shape and data_offsets"), Error);
+  CHECK_THROWS_WITH_AS(load_safetensors("/nonexistent/dir/w.safetensors"), Contains("cannot open '/nonexistent/dir/w.safetensors'"), Error);
+}
+
+TEST_CASE("a failed atomic write leaves the previous file intact") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / "scconv_atomic";
+  fs::create_directories(dir);
+  std::string path = (dir / "w.safetensors").string();
+  write_file_atomic(path, "old contents");
+  fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec);  // no new files allowed
+  bool threw = false;
+  try {
+    write_file_atomic(path, "new contents");
+  } catch (const Error&) {
+    threw = true;
+  }
+  fs::permissions(dir, fs::perms::owner_all);
+  // Root ignores directory permissions; then the write succeeds and is complete.
+  CHECK(read_file(path) == (threw ? "old contents" : "new contents"));
+  fs::remove_all(dir);
+}
