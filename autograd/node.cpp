@@ -116,7 +116,8 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
   std::sort(order.begin(), order.end(), [](Node* a, Node* b) { return a->seq > b->seq; });
 
   Node* first = order.front();
-  first->grad_y = grad_root.defined() ? grad_root.clone() : Tensor::ones(root.shape(), root.dtype());
+  // The root node is consumed by no other node, so its grad_y is never added to in place.
+  first->grad_y = grad_root.defined() ? grad_root : Tensor::ones(root.shape(), root.dtype());
   for (Node* n : order) {
     if (!n->grad_y.defined()) continue;
     SCCONV_CHECK(!n->released, "backward through " << n->op << " a second time: its saved "

@@ -27,10 +27,14 @@ class Storage {
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
+  size_t capacity_ = 0;  // bytes actually allocated (a cache size class)
   Device device_ = Device::CPU;
   uint64_t version_ = 0;
 };
 
+// Freed CPU blocks are cached for reuse (storage.cpp); this returns them to the system.
+void empty_cpu_cache();
+size_t cpu_bytes_cached();
 // Bytes currently held by all CPU storages, and the high-water mark since start (or reset).
 size_t cpu_bytes_in_use();
 size_t cpu_bytes_peak();

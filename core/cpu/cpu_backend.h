@@ -5,8 +5,9 @@
 //   dnnl.cpp         matmul and conv2d forward/backward through oneDNN (float32; float64 runs
 //                    the reference loops), primitives cached by shape
 //   norm.cpp         batch norm and group norm, forward and backward
+//   pool.cpp         max and average pooling, forward and backward
 //   softmax.cpp      softmax, log-softmax, cross-entropy, dropout mask
-// Pooling, compare and where use the reference loops.
+// compare and where use the reference loops.
 #pragma once
 #include "core/reference/reference_backend.h"
 
@@ -49,6 +50,13 @@ class CpuBackend : public ReferenceBackend {
   GroupNormGrads group_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                      int64_t groups, double eps, GroupNormKind kind,
                                      const Tensor& mean, const Tensor& rstd) override;
+
+  Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
+  Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
+                             const Shape& x_shape) override;
+  Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) override;
+  Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape,
+                             const Pool2dParams& p) override;
 
   Tensor softmax(const Tensor& x, int64_t dim, bool log) override;
   Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool log) override;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/vec.h"
 #include "core/math/norm.h"
 #include "core/parallel.h"
 
@@ -42,20 +43,10 @@ Tensor CpuBackend::batch_norm_train(const Tensor& x_in, const Tensor& gamma, con
     parallel_for(C, 1, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         double s = 0, ssd = 0;
-        for (int64_t n = 0; n < N; ++n) {
-          const T* p = X + (n * C + c) * S;
-          T part = 0;
-          for (int64_t k = 0; k < S; ++k) part += p[k];
-          s += part;
-        }
+        for (int64_t n = 0; n < N; ++n) s += cpu::sum_run(X + (n * C + c) * S, S);
         const double m = s / M;
-        for (int64_t n = 0; n < N; ++n) {
-          const T* p = X + (n * C + c) * S;
-          const T mt = static_cast<T>(m);
-          T part = 0;
-          for (int64_t k = 0; k < S; ++k) part += (p[k] - mt) * (p[k] - mt);
-          ssd += part;
-        }
+        for (int64_t n = 0; n < N; ++n)
+          ssd += cpu::sum_sq_dev_run(X + (n * C + c) * S, S, static_cast<T>(m));
         mean.data<T>()[c] = static_cast<T>(m);
         invstd.data<T>()[c] = static_cast<T>(math::rstd_biased(ssd, M, eps));
       }
@@ -100,16 +91,8 @@ BatchNormGrads CpuBackend::batch_norm_backward(const Tensor& grad_y_in, const Te
       for (int64_t c = b; c < e; ++c) {
         const T m = mean.data<T>()[c];
         double sum_g = 0, sum_gd = 0;  // sum(grad_y), sum(grad_y * (x - mean))
-        for (int64_t n = 0; n < N; ++n) {
-          const T *xp = X + (n * C + c) * S, *gp = G + (n * C + c) * S;
-          T pg = 0, pgd = 0;
-          for (int64_t k = 0; k < S; ++k) {
-            pg += gp[k];
-            pgd += gp[k] * (xp[k] - m);
-          }
-          sum_g += pg;
-          sum_gd += pgd;
-        }
+        for (int64_t n = 0; n < N; ++n)
+          cpu::sum_g_gdev_run(G + (n * C + c) * S, X + (n * C + c) * S, S, m, sum_g, sum_gd);
         const double rs = invstd.data<T>()[c], ga = gamma.data<T>()[c];
         out.grad_gamma.data<T>()[c] = static_cast<T>(sum_gd * rs);
         out.grad_beta.data<T>()[c] = static_cast<T>(sum_g);
@@ -152,10 +135,8 @@ Tensor CpuBackend::group_norm(const Tensor& x_in, const Tensor& gamma_in, const 
     parallel_for(N * groups, 1, [&](int64_t b, int64_t e) {
       for (int64_t ng = b; ng < e; ++ng) {
         const T* xp = X + ng * M;
-        double s = 0, ssd = 0;
-        for (int64_t k = 0; k < M; ++k) s += xp[k];
-        const double m = s / M;
-        for (int64_t k = 0; k < M; ++k) ssd += (xp[k] - m) * (xp[k] - m);
+        const double m = cpu::sum_run(xp, M) / M;
+        const double ssd = cpu::sum_sq_dev_run(xp, M, static_cast<T>(m));
         const double r = kind == GroupNormKind::Torch ? math::rstd_biased(ssd, M, eps)
                                                       : math::rstd_seed(ssd, M, eps);
         mean.data<T>()[ng] = static_cast<T>(m);
@@ -196,10 +177,7 @@ GroupNormGrads CpuBackend::group_norm_backward(const Tensor& grad_y_in, const Te
         for (int64_t cc = 0; cc < Cg; ++cc) {
           const T *xp = X + ng * M + cc * S, *gp = G + ng * M + cc * S;
           double sg = 0, sgd = 0;
-          for (int64_t k = 0; k < S; ++k) {
-            sg += gp[k];
-            sgd += gp[k] * (xp[k] - m);
-          }
+          cpu::sum_g_gdev_run(gp, xp, S, static_cast<T>(m), sg, sgd);
           dgamma[n * C + c0 + cc] = sgd * r;
           dbeta[n * C + c0 + cc] = sg;
           sum_gh += sg * GA[c0 + cc];

@@ -2,6 +2,7 @@
 // output element (in parallel) sums its reduced block with a double accumulator, innermost
 // reduced dim in the inner loop. Reference: core/reference/reduce.cpp.
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/vec.h"
 #include "core/parallel.h"
 
 namespace scconv {
@@ -47,9 +48,7 @@ Tensor CpuBackend::sum(const Tensor& x_in, const std::vector<int64_t>& dims, boo
         }
         const scalar_t* p = X + off;
         if (inner_st == 1) {
-          scalar_t part = 0;  // vectorisable partial in the input type, folded into double
-          for (int64_t i = 0; i < inner; ++i) part += p[i];
-          acc += part;
+          acc += cpu::sum_run(p, inner);
         } else {
           for (int64_t i = 0; i < inner; ++i) acc += p[i * inner_st];
         }
@@ -67,9 +66,11 @@ Tensor CpuBackend::sum(const Tensor& x_in, const std::vector<int64_t>& dims, boo
               off += (rem % red[d]) * red_st[d];
               rem /= red[d];
             }
-            double a = 0;
-            for (int64_t i = 0; i < inner; ++i) a += X[off + i * inner_st];
-            parts[t] += a;
+            if (inner_st == 1) {
+              parts[t] += cpu::sum_run(X + off, inner);
+            } else {
+              for (int64_t i = 0; i < inner; ++i) parts[t] += X[off + i * inner_st];
+            }
           }
       });
       double total = 0;

@@ -11,12 +11,9 @@ namespace scconv::math {
 template <class T> SCCONV_HD T relu(T x) { return x > T(0) ? x : T(0); }
 template <class T> SCCONV_HD T relu_grad(T x, T g) { return x > T(0) ? g : T(0); }
 
-// Numerically safe for large |x|: never evaluates exp of a large positive number.
-template <class T> SCCONV_HD T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
-}
+// Branch-free so that loops over it vectorise. Safe at the extremes: for x -> -inf,
+// exp(-x) -> inf and the result -> 0; for x -> +inf, exp(-x) -> 0 and the result -> 1.
+template <class T> SCCONV_HD T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
 template <class T> SCCONV_HD T sigmoid_grad(T y, T g) { return g * y * (T(1) - y); }
 
 template <class T> SCCONV_HD T exp_grad(T y, T g) { return g * y; }
