@@ -20,6 +20,8 @@ constexpr size_t kAlign = 64;
 // fresh pages in again costs more than many ops. Freed blocks are kept by size and reused for
 // a request of the same rounded size (up to 1/8 larger). The cache is bounded; empty_cache()
 // releases it.
+// Under AddressSanitizer (__SANITIZE_ADDRESS__) blocks go straight back to the system, so
+// that use-after-free is still caught.
 struct BlockCache {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;  // rounded size -> block
@@ -33,8 +35,14 @@ size_t round_size(size_t bytes) {
   return r ? r : kAlign;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kUseCache = false;
+#else
+constexpr bool kUseCache = true;
+#endif
+
 void* cache_alloc(size_t rounded, size_t& got) {
-  {
+  if (kUseCache) {
     std::lock_guard<std::mutex> g(g_cache.mu);
     auto it = g_cache.free_blocks.lower_bound(rounded);
     if (it != g_cache.free_blocks.end() && it->first <= rounded + rounded / 8) {
@@ -57,7 +65,7 @@ void* cache_alloc(size_t rounded, size_t& got) {
 
 void cache_free(void* p, size_t rounded) {
   std::lock_guard<std::mutex> g(g_cache.mu);
-  if (g_cache.cached + rounded > BlockCache::kMaxCached) {
+  if (!kUseCache || g_cache.cached + rounded > BlockCache::kMaxCached) {
     std::free(p);
     return;
   }
