@@ -117,11 +117,11 @@ std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,
   }
   std::string h = header.dump();
   while ((8 + h.size()) % 8) h.push_back(' ');  // align the data to 8 bytes
-  std::string out(8, '\0');
-  uint64_t hl = h.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((hl >> (8 * i)) & 0xff);
-  out += h;
-  out.reserve(out.size() + at);
+  std::string out;
+  out.reserve(8 + h.size() + at);
+  const uint64_t hl = h.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((hl >> (8 * i)) & 0xff));
+  out.append(h);
   for (auto& [k, t] : tensors) {
     Tensor c = t.contiguous();
     out.append(static_cast<const char*>(c.raw_data()), c.numel() * dtype_size(c.dtype()));
