@@ -8,5 +8,7 @@ namespace scconv::apps {
 using Args = std::vector<std::string>;  // the arguments after the subcommand name
 
 int cmd_demo(const Args& args);
+int cmd_summary(const Args& args);
+int cmd_forward(const Args& args);
 
 }  // namespace scconv::apps

@@ -15,6 +15,10 @@ struct Command {
 const Command kCommands[] = {
     {"demo", scconv::apps::cmd_demo,
      "train a small CNN on synthetic images for a few hundred steps (no data needed)"},
+    {"summary", scconv::apps::cmd_summary,
+     "per-layer table of a model: output shapes, parameters, MACs (the paper's \"FLOPs\")"},
+    {"forward", scconv::apps::cmd_forward,
+     "run a model on inputs from a safetensors file (and backward with --train); write outputs"},
 };
 
 int usage(std::ostream& os) {

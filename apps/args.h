@@ -1,0 +1,37 @@
+// apps/args.h: command-line option parsing shared by the subcommands. Options are declared
+// with a help line; unknown options, missing values and bad numbers are errors naming the
+// option. `--help` prints the declared options.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "apps/commands.h"
+
+namespace scconv::apps {
+
+class ArgParser {
+ public:
+  ArgParser(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
+  // `value` options take an argument; `repeat` ones may be given several times.
+  void option(const std::string& name, const std::string& help, bool value = true, bool repeat = false);
+  // Returns false when --help was asked for (the usage is printed).
+  bool parse(const Args& args);
+
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string get(const std::string& name, const std::string& fallback = "") const;
+  std::vector<std::string> all(const std::string& name) const;
+  int64_t get_int(const std::string& name, int64_t fallback) const;
+  void usage() const;
+
+ private:
+  struct Opt {
+    std::string help;
+    bool value, repeat;
+  };
+  std::string command_, summary_;
+  std::vector<std::pair<std::string, Opt>> opts_;
+  std::map<std::string, std::vector<std::string>> values_;
+};
+
+}  // namespace scconv::apps

@@ -1,0 +1,98 @@
+// apps/cmd_summary.cpp: `scconv summary`: a per-layer table of a model (name, type, output
+// shape, parameters, MACs) and the totals, from one forward pass of a single image.
+//   scconv summary --model resnet56-scconv [--set key=value ...] [--input 3x32x32] [--json]
+// MACs count the multiply-accumulates of convolutions and linear layers; the SCConv paper
+// calls these "FLOPs".
+#include <cstdio>
+#include <iostream>
+
+#include "apps/model_args.h"
+#include "layers/summary.h"
+#include "models/resnet.h"
+
+namespace scconv::apps {
+
+namespace {
+Shape parse_input(const std::string& s) {
+  Shape out{1};
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t x = s.find('x', start);
+    std::string part = s.substr(start, x == std::string::npos ? std::string::npos : x - start);
+    try {
+      size_t used = 0;
+      int64_t v = std::stoll(part, &used);
+      SCCONV_CHECK(used == part.size() && v > 0, "");
+      out.push_back(v);
+    } catch (...) {
+      SCCONV_FAIL("--input: expected CxHxW like 3x32x32, got '" << s << "'");
+    }
+    if (x == std::string::npos) break;
+    start = x + 1;
+  }
+  SCCONV_CHECK(out.size() == 4, "--input: expected CxHxW like 3x32x32, got '" << s << "'");
+  return out;
+}
+
+std::string human(double v) {
+  char buf[32];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+}  // namespace
+
+int cmd_summary(const Args& args) {
+  ArgParser p("summary", "per-layer table of a model: output shapes, parameters, MACs");
+  declare_model_options(p);
+  p.option("--input", "input image size CxHxW (default 3x32x32; 3x224x224 for the imagenet stem)");
+  p.option("--json", "print one JSON object instead of the table", false);
+  if (!p.parse(args)) return 0;
+  nlohmann::json mj = model_json_from(p);
+  ModelConfig cfg = parse_model_config(mj, p.get("--model-config", p.get("--model")));
+  Shape input = parse_input(p.get("--input", cfg.imagenet_stem ? "3x224x224" : "3x32x32"));
+  Generator g(0);
+  auto model = build_model(cfg, g);
+  model->eval();
+  SummaryRecorder rec;
+  {
+    autograd::NoGradGuard ng;
+    (*model)(Tensor::zeros(input));
+  }
+  int64_t params = model->num_parameters(), macs = 0;
+  for (auto& r : rec.rows) macs += r.macs;
+
+  if (p.has("--json")) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (auto& r : rec.rows) {
+      if (r.depth == 0) continue;  // the model itself
+      Shape out(r.output.begin() + 1, r.output.end());
+      layers.push_back({{"name", r.name}, {"type", r.type}, {"depth", r.depth}, {"output", out},
+                        {"params", r.params}, {"macs", r.macs}});
+    }
+    nlohmann::json j{{"model", cfg.to_json()}, {"input", Shape(input.begin() + 1, input.end())},
+                     {"params", params}, {"macs", macs}, {"layers", layers}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%-44s %-18s %-16s %10s %12s\n", "layer", "type", "output", "params", "MACs");
+  for (auto& r : rec.rows) {
+    if (r.depth == 0) continue;
+    std::string name = std::string(2 * (r.depth - 1), ' ') + r.name;
+    std::string shape = shape_str(Shape(r.output.begin() + 1, r.output.end()));
+    std::printf("%-44s %-18s %-16s %10s %12s\n", name.c_str(), r.type.c_str(), shape.c_str(),
+                r.params ? std::to_string(r.params).c_str() : "",
+                r.macs ? std::to_string(r.macs).c_str() : "");
+  }
+  std::printf("\nmodel: %s\ninput: %s\nparameters: %lld (%s)\nMACs: %lld (%s)  "
+              "(multiply-accumulates of convolutions and linear layers; the SCConv paper calls "
+              "these \"FLOPs\")\n",
+              mj.dump().c_str(), shape_str(Shape(input.begin() + 1, input.end())).c_str(),
+              static_cast<long long>(params), human(double(params)).c_str(),
+              static_cast<long long>(macs), human(double(macs)).c_str());
+  return 0;
+}
+
+}  // namespace scconv::apps

@@ -1,0 +1,86 @@
+// layers/cru.cpp: the channel reconstruction unit (spec: "CRU"). For x (N, c_in, H, W), with
+// up = floor(alpha c_in), low = c_in - up and the squeeze ratio r:
+//   1. split:    X_up = x[:, :up], X_low = x[:, up:]      (split_conv: two 1x1 convs of x)
+//   2. squeeze:  X_up' = squeeze1(X_up) (up/r ch), X_low' = squeeze2(X_low) (low/r ch)
+//   3. upper:    Y1 = GWC(X_up') + PWC1(X_up')           (c_out ch, stride s)
+//   4. lower:    Y2 = cat(PWC2(X_low'), S(X_low'))        (c_out ch; S subsamples by s)
+//   5. fuse:     branch_softmax:  beta1, beta2 = softmax(GAP(Y1)_c, GAP(Y2)_c) per channel,
+//                                 Y = beta1 Y1 + beta2 Y2          (paper Eq. 8-9)
+//                channel_softmax: Z = cat(Y1, Y2); Z = softmax(GAP(Z) over 2 c_out) * Z;
+//                                 Y = Z[:c_out] + Z[c_out:]       (the seeds' code)
+#include <cmath>
+
+#include "layers/scconv.h"
+
+namespace scconv {
+
+CRU::CRU(int64_t c_in, int64_t c_out, int64_t stride, const CRUOptions& o, Generator& g)
+    : c_out_(c_out), stride_(stride), o_(o) {
+  SCCONV_CHECK(o.alpha > 0 && o.alpha < 1, "CRU: cru alpha must be in (0, 1), got " << o.alpha);
+  SCCONV_CHECK(o.squeeze >= 1 && o.groups >= 1 && o.kernel >= 1 && o.kernel % 2 == 1,
+               "CRU: squeeze and groups must be >= 1 and kernel odd (squeeze=" << o.squeeze
+                   << ", groups=" << o.groups << ", kernel=" << o.kernel << ")");
+  SCCONV_CHECK(stride >= 1, "CRU: stride must be >= 1, got " << stride);
+  up = static_cast<int64_t>(std::floor(o.alpha * double(c_in)));
+  low = c_in - up;
+  SCCONV_CHECK(up > 0 && low > 0, "CRU: alpha=" << o.alpha << " leaves a branch empty with c_in="
+                                                << c_in << " (up=" << up << ", low=" << low << ")");
+  up_squeezed = up / o.squeeze;
+  low_squeezed = low / o.squeeze;
+  SCCONV_CHECK(up_squeezed > 0 && low_squeezed > 0,
+               "CRU: squeeze=" << o.squeeze << " leaves a branch empty (up=" << up << " -> "
+                               << up_squeezed << ", low=" << low << " -> " << low_squeezed << ")");
+  SCCONV_CHECK(up_squeezed % o.groups == 0 && c_out % o.groups == 0,
+               "CRU: groups=" << o.groups << " must divide the GWC's input channels "
+                              << up_squeezed << " and output channels " << c_out);
+  SCCONV_CHECK(low_squeezed < c_out, "CRU: the lower branch keeps " << low_squeezed
+                                         << " channels, which must be fewer than c_out=" << c_out);
+  if (o.fuse == CRUFuse::SplitConv) {
+    split_conv_up_ = register_module("split_conv_up", std::make_shared<Conv2d>(Conv2dOptions{c_in, up, 1}, g));
+    split_conv_low_ = register_module("split_conv_low", std::make_shared<Conv2d>(Conv2dOptions{c_in, low, 1}, g));
+  }
+  squeeze1_ = register_module("squeeze1", std::make_shared<Conv2d>(Conv2dOptions{up, up_squeezed, 1}, g));
+  squeeze2_ = register_module("squeeze2", std::make_shared<Conv2d>(Conv2dOptions{low, low_squeezed, 1}, g));
+  gwc_ = register_module("GWC", std::make_shared<Conv2d>(
+      Conv2dOptions{up_squeezed, c_out, o.kernel, stride, o.kernel / 2, 1, o.groups, /*bias=*/true}, g));
+  pwc1_ = register_module("PWC1", std::make_shared<Conv2d>(Conv2dOptions{up_squeezed, c_out, 1, stride}, g));
+  pwc2_ = register_module("PWC2", std::make_shared<Conv2d>(
+      Conv2dOptions{low_squeezed, c_out - low_squeezed, 1, stride}, g));
+}
+
+Tensor CRU::forward(const Tensor& x) {
+  SCCONV_CHECK(x.dim() == 4 && x.size(1) == up + low,
+               describe(*this) << ": expected (N, " << up + low << ", H, W), got " << x.str());
+  // 1. split
+  Tensor x_up, x_low;
+  if (o_.fuse == CRUFuse::SplitConv) {
+    x_up = (*split_conv_up_)(x);
+    x_low = (*split_conv_low_)(x);
+  } else {
+    auto parts = split(x, {up, low}, 1);
+    x_up = parts[0];   // (N, up, H, W)
+    x_low = parts[1];  // (N, low, H, W)
+  }
+  // 2. squeeze
+  Tensor up_s = (*squeeze1_)(x_up);     // (N, up/r, H, W)
+  Tensor low_s = (*squeeze2_)(x_low);   // (N, low/r, H, W)
+  // 3. upper branch: group-wise + point-wise convolution
+  Tensor Y1 = add((*gwc_)(up_s), (*pwc1_)(up_s));                    // (N, c_out, H/s, W/s)
+  // 4. lower branch: cheap point-wise features + the reused squeezed input
+  Tensor Y2 = cat({(*pwc2_)(low_s), subsample2d(low_s, stride_)}, 1);  // (N, c_out, H/s, W/s)
+  // 5. fuse
+  const int64_t N = Y1.size(0);
+  if (o_.fuse == CRUFuse::ChannelSoftmax) {
+    Tensor Z = cat({Y1, Y2}, 1);                                 // (N, 2 c_out, h, w)
+    Z = mul(softmax(global_avg_pool2d(Z), 1), Z);
+    auto halves = split(Z, {c_out_, c_out_}, 1);
+    return add(halves[0], halves[1]);
+  }
+  Tensor S = cat({global_avg_pool2d(Y1), global_avg_pool2d(Y2)}, 1);  // (N, 2 c_out, 1, 1)
+  Tensor beta = softmax(reshape(S, {N, 2, c_out_}), 1);               // over the 2 branches
+  Tensor beta1 = reshape(slice(beta, 1, 0, 1), {N, c_out_, 1, 1});
+  Tensor beta2 = reshape(slice(beta, 1, 1, 2), {N, c_out_, 1, 1});
+  return add(mul(beta1, Y1), mul(beta2, Y2));
+}
+
+}  // namespace scconv

@@ -1,0 +1,143 @@
+// layers/module.cpp: registration, traversal, modes, state loading and summary reporting.
+#include "layers/module.h"
+
+#include <set>
+#include <sstream>
+
+#include "layers/summary.h"
+
+namespace scconv {
+
+// ---- summary recording -------------------------------------------------------------------------
+
+namespace {
+thread_local SummaryRecorder* t_recorder = nullptr;
+}
+SummaryRecorder::SummaryRecorder() : prev_(t_recorder) { t_recorder = this; }
+SummaryRecorder::~SummaryRecorder() { t_recorder = prev_; }
+SummaryRecorder* SummaryRecorder::active() { return t_recorder; }
+
+Tensor Module::operator()(const Tensor& x) {
+  SummaryRecorder* rec = SummaryRecorder::active();
+  if (!rec) return forward(x);
+  size_t row = rec->rows.size();
+  int64_t own = 0;
+  for (auto& [n, p] : params_) own += p.numel();
+  rec->rows.push_back({name_, type(), rec->depth, {}, own, 0});
+  rec->open.push_back(row);
+  ++rec->depth;
+  Tensor y = forward(x);
+  --rec->depth;
+  rec->open.pop_back();
+  rec->rows[row].output = y.shape();
+  return y;
+}
+
+void Module::count_macs(int64_t macs) {
+  SummaryRecorder* rec = SummaryRecorder::active();
+  if (rec && !rec->open.empty()) rec->rows[rec->open.back()].macs += macs;
+}
+
+// ---- tree and names ----------------------------------------------------------------------------
+
+void Module::assign_names(const std::string& prefix) {
+  name_ = prefix;
+  for (auto& [n, child] : children_) child->assign_names(prefix.empty() ? n : prefix + "." + n);
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor t) {
+  t.set_requires_grad(true);
+  params_.emplace_back(name, t);
+  return t;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+void Module::collect(const std::string& prefix, bool params,
+                     std::vector<std::pair<std::string, Tensor>>& out) const {
+  for (auto& [n, t] : params ? params_ : buffers_) out.emplace_back(prefix + n, t);
+  for (auto& [n, child] : children_) child->collect(prefix + n + ".", params, out);
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", true, out);
+  return out;
+}
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", false, out);
+  return out;
+}
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (auto& [k, t] : named_parameters()) n += t.numel();
+  return n;
+}
+
+// ---- mode ----------------------------------------------------------------------------------------
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, child] : children_) child->train(on);
+}
+
+void Module::zero_grad() {
+  for (auto& [n, p] : named_parameters()) p.set_grad(Tensor());
+}
+
+// ---- state -----------------------------------------------------------------------------------------
+
+std::map<std::string, Tensor> Module::state_dict() const {
+  std::map<std::string, Tensor> out;
+  for (auto& [n, t] : named_parameters()) out.emplace(n, t);
+  for (auto& [n, t] : named_buffers()) out.emplace(n, t);
+  return out;
+}
+
+std::vector<std::string> Module::load_state_dict(const std::map<std::string, Tensor>& state,
+                                                 bool strict, const std::string& source) {
+  std::map<std::string, Tensor> mine = state_dict();
+  std::vector<std::string> problems, skipped;
+  for (auto& [n, t] : mine) {
+    auto it = state.find(n);
+    if (it == state.end()) {
+      (strict ? problems : skipped).push_back("missing '" + n + "' (" + t.str() + ")");
+      continue;
+    }
+    const Tensor& src = it->second;
+    if (src.dtype() != t.dtype() || src.shape() != t.shape())
+      problems.push_back("'" + n + "': expected " + t.str() + ", found " + src.str());
+  }
+  for (auto& [n, t] : state)
+    if (!mine.count(n))
+      (strict ? problems : skipped).push_back("unexpected '" + n + "' (" + t.str() + ")");
+  if (!problems.empty()) {
+    std::ostringstream os;
+    os << "loading " << (source.empty() ? "weights" : "'" + source + "'") << " into "
+       << type() << ": " << problems.size() << " problem" << (problems.size() > 1 ? "s" : "")
+       << ":";
+    for (auto& p : problems) os << "\n  " << p;
+    throw Error(os.str());
+  }
+  autograd::NoGradGuard ng;
+  for (auto& [n, t] : mine) {
+    auto it = state.find(n);
+    if (it != state.end()) t.copy_(it->second);
+  }
+  return skipped;
+}
+
+std::string describe(const Module& m) {
+  return m.name().empty() ? m.type() : m.type() + " '" + m.name() + "'";
+}
+
+}  // namespace scconv

@@ -1,0 +1,75 @@
+// layers/module.h: the module base. A module owns parameters, buffers and child modules, each
+// registered by name, so that every tensor has a PyTorch-style dotted name
+// (`layer1.0.conv1.weight`, `layer1.0.bn1.running_mean`) for checkpoints, weight-decay filters
+// and error messages. Calling a module (operator()) runs forward() and, when a summary is
+// being recorded (layers/summary.h), reports the call.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/ops.h"
+
+namespace scconv {
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual Tensor forward(const Tensor& x) = 0;  // x (N, C, H, W) for image modules
+  virtual std::string type() const = 0;         // "Conv2d", "SRU", ...
+  Tensor operator()(const Tensor& x);
+
+  // ---- tree and names ----
+  // Dotted name inside the model ("" for the root); set by assign_names() on the root.
+  const std::string& name() const { return name_; }
+  void assign_names(const std::string& prefix = "");
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;  // recursive
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;     // recursive
+  std::vector<Tensor> parameters() const;
+  int64_t num_parameters() const;
+  // Parameters registered on this module itself (not its children).
+  const std::vector<std::pair<std::string, Tensor>>& own_parameters() const { return params_; }
+
+  // ---- mode ----
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool training() const { return training_; }
+  void zero_grad();  // drops every parameter's .grad
+
+  // ---- state: parameters and buffers by dotted name ----
+  std::map<std::string, Tensor> state_dict() const;
+  // Copies values in place. Checks every name, dtype and shape and reports all problems in one
+  // Error (strict: missing and unexpected names are errors too; non-strict: only the names
+  // both sides have are loaded, and the return value lists what was skipped).
+  std::vector<std::string> load_state_dict(const std::map<std::string, Tensor>& state,
+                                           bool strict = true, const std::string& source = "");
+
+ protected:
+  Tensor register_parameter(const std::string& name, Tensor t);
+  Tensor register_buffer(const std::string& name, Tensor t);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    children_.emplace_back(name, m);
+    return m;
+  }
+  // Records the multiply-accumulates of this call in a running summary (no-op otherwise).
+  static void count_macs(int64_t macs);
+
+ private:
+  void collect(const std::string& prefix, bool params,
+               std::vector<std::pair<std::string, Tensor>>& out) const;
+  std::vector<std::pair<std::string, Tensor>> params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+  std::string name_;
+};
+
+// A module's full name for messages: "SRU 'layer1.0.conv1.SRU'" (or just the type at the root).
+std::string describe(const Module& m);
+
+}  // namespace scconv

@@ -1,0 +1,95 @@
+// layers/scconv.h: SCConv = CRU(SRU(X)) and its parts, exactly as ../shared/docs/scconv-spec.md
+// defines them, with every variant it names as an option. docs/scconv.md walks through the
+// code step by step with the tensor shapes of a ResNet-20 layer.
+//
+// Parameter names follow the community code: SRU.gn.weight / SRU.gn.bias (seed GN:
+// SRU.gn.gamma / SRU.gn.beta), CRU.squeeze1.weight, CRU.squeeze2.weight, CRU.GWC.weight,
+// CRU.GWC.bias, CRU.PWC1.weight, CRU.PWC2.weight (split_conv adds CRU.split_conv_up.weight and
+// CRU.split_conv_low.weight; order "S" adds conv.weight).
+#pragma once
+#include <string>
+
+#include "layers/conv.h"
+#include "layers/norm.h"
+
+namespace scconv {
+
+enum class SRUGate { Soft, Hard, HardReweighted };
+enum class GammaNorm { Sum, Softmax };
+enum class GNKind { Torch, Seed };
+enum class CRUFuse { BranchSoftmax, ChannelSoftmax, SplitConv };
+enum class SCConvOrder { SC, CS, Parallel, S, C };
+
+// String forms as in the model config ("soft", "hard", "hard_reweighted", ...). Parsing an
+// unknown value throws an Error naming `key` and the accepted values.
+SRUGate parse_sru_gate(const std::string& v, const std::string& key);
+GammaNorm parse_gamma_norm(const std::string& v, const std::string& key);
+GNKind parse_gn_kind(const std::string& v, const std::string& key);
+CRUFuse parse_cru_fuse(const std::string& v, const std::string& key);
+SCConvOrder parse_scconv_order(const std::string& v, const std::string& key);
+
+struct SRUOptions {
+  int64_t groups = 16;      // GN groups; must divide the channels
+  double threshold = 0.5;   // gate threshold t
+  SRUGate gate = SRUGate::Soft;
+  GammaNorm gamma_norm = GammaNorm::Sum;
+  GNKind gn = GNKind::Torch;
+};
+
+struct CRUOptions {
+  double alpha = 0.5;   // share of channels in the upper branch
+  int64_t squeeze = 2;  // r
+  int64_t groups = 2;   // g, of the GWC
+  int64_t kernel = 3;   // k, of the GWC
+  CRUFuse fuse = CRUFuse::BranchSoftmax;
+};
+
+struct SCConvOptions {
+  SCConvOrder order = SCConvOrder::SC;
+  SRUOptions sru;
+  CRUOptions cru;
+};
+
+// Spatial reconstruction unit: (N, C, H, W) -> (N, C, H, W).
+class SRU : public Module {
+ public:
+  SRU(int64_t channels, const SRUOptions& o, Generator& g);
+  Tensor forward(const Tensor& x) override;
+  std::string type() const override { return "SRU"; }
+  std::shared_ptr<Module> gn;
+  Tensor gamma() const;  // the GN scale, (C)
+
+ private:
+  int64_t c_;
+  SRUOptions o_;
+};
+
+// Channel reconstruction unit: (N, c_in, H, W) -> (N, c_out, H/stride, W/stride).
+class CRU : public Module {
+ public:
+  CRU(int64_t c_in, int64_t c_out, int64_t stride, const CRUOptions& o, Generator& g);
+  Tensor forward(const Tensor& x) override;
+  std::string type() const override { return "CRU"; }
+  int64_t up, low, up_squeezed, low_squeezed;
+
+ private:
+  std::shared_ptr<Conv2d> split_conv_up_, split_conv_low_, squeeze1_, squeeze2_, gwc_, pwc1_, pwc2_;
+  int64_t c_out_, stride_;
+  CRUOptions o_;
+};
+
+// SCConv(c_in, c_out, stride): a drop-in replacement for a k x k convolution without bias.
+class SCConv : public Module {
+ public:
+  SCConv(int64_t c_in, int64_t c_out, int64_t stride, const SCConvOptions& o, Generator& g);
+  Tensor forward(const Tensor& x) override;
+  std::string type() const override { return "SCConv"; }
+
+ private:
+  std::shared_ptr<SRU> sru_;
+  std::shared_ptr<CRU> cru_;
+  std::shared_ptr<Conv2d> conv_;  // order "S": SRU then a plain k x k conv
+  SCConvOptions o_;
+};
+
+}  // namespace scconv

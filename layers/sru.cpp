@@ -1,0 +1,80 @@
+// layers/sru.cpp: the spatial reconstruction unit (spec: "SRU"). For x (N, C, H, W):
+//   1. G = GN(x)                               group norm with learnable per-channel gamma, beta
+//   2. w = gamma / sum(gamma)                  (gamma_norm "sum", paper Eq. 2) or softmax(gamma)
+//   3. R = sigmoid(G * w)                      w broadcast per channel
+//   4. W1, W2 = gate(R, t)                     informative / less informative weights
+//      X1 = W1 * x, X2 = W2 * x                applied to the raw input x
+//   5. out = cat(X11 + X22, X12 + X21)         cross reconstruction of the channel halves
+#include <cmath>
+
+#include "layers/scconv.h"
+
+namespace scconv {
+
+SRU::SRU(int64_t channels, const SRUOptions& o, Generator& g) : c_(channels), o_(o) {
+  SCCONV_CHECK(channels > 0 && channels % 2 == 0,
+               "SRU: the cross reconstruction splits channels in halves, so channels must be "
+               "even, got " << channels);
+  SCCONV_CHECK(o.groups > 0 && channels % o.groups == 0,
+               "SRU: sru.groups=" << o.groups << " must divide channels=" << channels);
+  SCCONV_CHECK(o.threshold > 0 && o.threshold < 1,
+               "SRU: sru.threshold must be in (0, 1), got " << o.threshold);
+  if (o.gn == GNKind::Torch)
+    gn = register_module("gn", std::make_shared<GroupNorm>(o.groups, channels));
+  else
+    gn = register_module("gn", std::make_shared<SeedGroupNorm>(o.groups, channels, g));
+}
+
+Tensor SRU::gamma() const {
+  if (o_.gn == GNKind::Torch) return std::static_pointer_cast<GroupNorm>(gn)->weight;
+  return reshape(std::static_pointer_cast<SeedGroupNorm>(gn)->gamma, {c_});
+}
+
+Tensor SRU::forward(const Tensor& x) {
+  SCCONV_CHECK(x.dim() == 4 && x.size(1) == c_,
+               describe(*this) << ": expected (N, " << c_ << ", H, W), got " << x.str());
+  // 1. group norm
+  Tensor G = (*gn)(x);  // (N, C, H, W)
+  // 2. channel weights from the GN scale
+  Tensor gam = gamma();  // (C)
+  Tensor w;              // (C)
+  if (o_.gamma_norm == GammaNorm::Sum) {
+    Tensor total = sum(gam);
+    double s = total.item(), mag = 0;
+    for (double v : gam.detach().to(DType::F64).to_vector<double>()) mag += std::fabs(v);
+    SCCONV_CHECK(std::fabs(s) > 1e-6 * mag && std::fabs(s) > 0,
+                 describe(*this) << ": sum of the GN gamma is " << s << " (sum of |gamma| "
+                                 << mag << "), so w = gamma / sum(gamma) is undefined; use "
+                                 << "sru.gamma_norm=softmax");
+    w = div(gam, total);
+  } else {
+    w = softmax(gam, 0);
+  }
+  // 3. importance R in (0, 1)
+  Tensor R = sigmoid(mul(G, reshape(w, {1, c_, 1, 1})));  // (N, C, H, W)
+  // 4. gate
+  Tensor info = gt(R, o_.threshold);  // uint8 mask: R > t
+  Tensor one = Tensor::scalar(1.0, x.dtype()), zero = Tensor::scalar(0.0, x.dtype());
+  Tensor W1, W2;
+  switch (o_.gate) {
+    case SRUGate::Soft:  // W1 = where(R > t, 1, R), W2 = where(R > t, 0, R)
+      W1 = where(info, one, R);
+      W2 = where(info, zero, R);
+      break;
+    case SRUGate::Hard:  // complementary binary masks, no gradient through them
+      W1 = where(info, one, zero);
+      W2 = where(info, zero, one);
+      break;
+    case SRUGate::HardReweighted:  // W1 = [R > t] R, W2 = [R <= t] R
+      W1 = where(info, R, zero);
+      W2 = where(info, zero, R);
+      break;
+  }
+  Tensor X1 = mul(W1, x), X2 = mul(W2, x);
+  // 5. cross reconstruction
+  const int64_t h = c_ / 2;
+  auto x1 = split(X1, {h, h}, 1), x2 = split(X2, {h, h}, 1);
+  return cat({add(x1[0], x2[1]), add(x1[1], x2[0])}, 1);
+}
+
+}  // namespace scconv
