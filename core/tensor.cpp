@@ -160,6 +160,17 @@ Tensor Tensor::detach() const {
   return Tensor(std::move(impl));
 }
 
+void Tensor::set_data(const Tensor& src) {
+  check_defined(src, "set_data", "src");
+  TensorImpl& me = impl();
+  me.storage = src.impl().storage;
+  me.shape = src.shape();
+  me.strides = src.strides();
+  me.offset = src.offset();
+  me.dtype = src.dtype();
+  if (me.autograd) me.autograd->grad.reset();
+}
+
 // ---- in-place --------------------------------------------------------------------------------
 
 Tensor& Tensor::fill_(double value) {

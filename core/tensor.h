@@ -91,6 +91,10 @@ class Tensor {
   Tensor to(DType dtype) const;
   Tensor detach() const;  // shares storage, no autograd state
 
+  // Makes this tensor (and every handle sharing its impl) refer to `src`'s data, shape and
+  // dtype, keeping its autograd state: how a module converts its parameters in place.
+  void set_data(const Tensor& src);
+
   // ---- in-place (bump the version counter) ----
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }

@@ -94,6 +94,14 @@ void Module::zero_grad() {
   for (auto& [n, p] : named_parameters()) p.set_grad(Tensor());
 }
 
+void Module::to(DType dtype) {
+  for (auto& [n, t] : state_dict())
+    if (is_floating(t.dtype()) && t.dtype() != dtype) {
+      Tensor handle = t;
+      handle.set_data(t.to(dtype));
+    }
+}
+
 // ---- state -----------------------------------------------------------------------------------------
 
 std::map<std::string, Tensor> Module::state_dict() const {

@@ -40,6 +40,9 @@ class Module {
   void eval() { train(false); }
   bool training() const { return training_; }
   void zero_grad();  // drops every parameter's .grad
+  // Converts every floating parameter and buffer to `dtype` in place (float64 for gradient
+  // checks and exact comparisons).
+  void to(DType dtype);
 
   // ---- state: parameters and buffers by dotted name ----
   std::map<std::string, Tensor> state_dict() const;

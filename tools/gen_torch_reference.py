@@ -122,8 +122,10 @@ CASES = {
 }
 
 
-def save_safetensors(path, tensors):
+def save_safetensors(path, tensors, metadata=None):
     header, blobs, at = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
     for name in sorted(tensors):
         a = tensors[name].detach().contiguous().numpy()  # (np.ascontiguousarray makes 0-d 1-d)
         dtype = {np.float32: "F32", np.float64: "F64", np.int64: "I64"}[a.dtype.type]

@@ -4,6 +4,8 @@
 // Convolution with groups: input channels split into `groups` blocks of C/g, output channels
 // into blocks of O/g; output channel o of group g reads only input block g:
 //   y[n,o,i,j] = bias[o] + sum_{c<C/g, ki, kj} w[o,c,ki,kj] * x[n, g*C/g + c, i*s - p + ki*d, ...]
+#include <algorithm>
+
 #include "core/reference/reference_backend.h"
 
 namespace scconv {
@@ -42,25 +44,35 @@ ConvDims conv_dims(const Shape& x, const Shape& w, const Conv2dParams& p) {
   d.OW = conv_out_size(d.W, d.KW, p.stride[1], p.padding[1], p.dilation[1]);
   return d;
 }
+// Output columns ow whose input column iw = ow*s - p + kw*d lies inside [0, W): [lo, hi).
+void valid_cols(int64_t kw, const ConvDims& d, const Conv2dParams& p, int64_t& lo, int64_t& hi) {
+  const int64_t s = p.stride[1], off = kw * p.dilation[1] - p.padding[1];
+  lo = off >= 0 ? 0 : (-off + s - 1) / s;
+  hi = d.W - off <= 0 ? 0 : std::min(d.OW, (d.W - off + s - 1) / s);
+  if (hi < lo) hi = lo;
+}
 }  // namespace
 
-// Calls f(n, o, oh, ow, c, kh, kw, ih, iw) for every in-bounds tap of the convolution, where c
-// is the absolute input channel and (c - g*Cg) the weight's channel index.
+// Calls f(n, o, c, cw, kh, kw, oh, ih, ow_lo, ow_hi, iw_of_lo) for every (output row, tap)
+// whose input row is inside the image; the innermost loop over output columns is left to f,
+// where x column iw = iw_of_lo + (ow - ow_lo) * stride.
 template <class F>
-static void for_each_tap(const ConvDims& d, const Conv2dParams& p, F f) {
+static void for_each_row_tap(const ConvDims& d, const Conv2dParams& p, F f) {
   for (int64_t n = 0; n < d.N; ++n)
     for (int64_t o = 0; o < d.O; ++o) {
-      int64_t g = o / d.Og;
-      for (int64_t oh = 0; oh < d.OH; ++oh)
-        for (int64_t ow = 0; ow < d.OW; ++ow)
-          for (int64_t c = g * d.Cg; c < (g + 1) * d.Cg; ++c)
-            for (int64_t kh = 0; kh < d.KH; ++kh)
-              for (int64_t kw = 0; kw < d.KW; ++kw) {
-                int64_t ih = oh * p.stride[0] - p.padding[0] + kh * p.dilation[0];
-                int64_t iw = ow * p.stride[1] - p.padding[1] + kw * p.dilation[1];
-                if (ih < 0 || ih >= d.H || iw < 0 || iw >= d.W) continue;
-                f(n, o, oh, ow, c, c - g * d.Cg, kh, kw, ih, iw);
-              }
+      const int64_t g = o / d.Og;
+      for (int64_t c = g * d.Cg; c < (g + 1) * d.Cg; ++c)
+        for (int64_t kh = 0; kh < d.KH; ++kh)
+          for (int64_t kw = 0; kw < d.KW; ++kw) {
+            int64_t lo, hi;
+            valid_cols(kw, d, p, lo, hi);
+            for (int64_t oh = 0; oh < d.OH; ++oh) {
+              const int64_t ih = oh * p.stride[0] - p.padding[0] + kh * p.dilation[0];
+              if (ih < 0 || ih >= d.H || lo >= hi) continue;
+              f(n, o, c, c - g * d.Cg, kh, kw, oh, ih, lo, hi,
+                lo * p.stride[1] - p.padding[1] + kw * p.dilation[1]);
+            }
+          }
     }
 }
 
@@ -69,22 +81,20 @@ Tensor ReferenceBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Te
   Tensor x = x_in.contiguous(), w = w_in.contiguous();
   ConvDims d = conv_dims(x.shape(), w.shape(), p);
   std::vector<double> acc(d.N * d.O * d.OH * d.OW, 0.0);
+  for (int64_t i = 0; i < static_cast<int64_t>(acc.size()); ++i)
+    acc[i] = bias.defined() ? ref::get(bias, (i / (d.OH * d.OW)) % d.O) : 0.0;
+  Tensor y = Tensor::empty({d.N, d.O, d.OH, d.OW}, x.dtype());
   SCCONV_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
     const scalar_t* X = x.data<scalar_t>();
     const scalar_t* Wt = w.data<scalar_t>();
-    for_each_tap(d, p, [&](int64_t n, int64_t o, int64_t oh, int64_t ow, int64_t c, int64_t cw,
-                           int64_t kh, int64_t kw, int64_t ih, int64_t iw) {
-      acc[((n * d.O + o) * d.OH + oh) * d.OW + ow] +=
-          double(Wt[((o * d.Cg + cw) * d.KH + kh) * d.KW + kw]) *
-          double(X[((n * d.C + c) * d.H + ih) * d.W + iw]);
+    const int64_t s = p.stride[1];
+    for_each_row_tap(d, p, [&](int64_t n, int64_t o, int64_t c, int64_t cw, int64_t kh, int64_t kw,
+                               int64_t oh, int64_t ih, int64_t lo, int64_t hi, int64_t iw0) {
+      const double wv = Wt[((o * d.Cg + cw) * d.KH + kh) * d.KW + kw];
+      double* out = &acc[((n * d.O + o) * d.OH + oh) * d.OW];
+      const scalar_t* in = X + ((n * d.C + c) * d.H + ih) * d.W + iw0;
+      for (int64_t ow = lo; ow < hi; ++ow) out[ow] += wv * double(in[(ow - lo) * s]);
     });
-  });
-  Tensor y = Tensor::empty({d.N, d.O, d.OH, d.OW}, x.dtype());
-  for (int64_t i = 0; i < y.numel(); ++i) {
-    int64_t o = (i / (d.OH * d.OW)) % d.O;
-    acc[i] += bias.defined() ? ref::get(bias, o) : 0.0;
-  }
-  SCCONV_DISPATCH_FLOAT(x.dtype(), "conv2d", [&] {
     for (int64_t i = 0; i < y.numel(); ++i) y.data<scalar_t>()[i] = static_cast<scalar_t>(acc[i]);
   });
   return y;
@@ -99,11 +109,13 @@ Tensor ReferenceBackend::conv2d_backward_data(const Tensor& grad_y_in, const Ten
   SCCONV_DISPATCH_FLOAT(gy.dtype(), "conv2d_backward_data", [&] {
     const scalar_t* GY = gy.data<scalar_t>();
     const scalar_t* Wt = w.data<scalar_t>();
-    for_each_tap(d, p, [&](int64_t n, int64_t o, int64_t oh, int64_t ow, int64_t c, int64_t cw,
-                           int64_t kh, int64_t kw, int64_t ih, int64_t iw) {
-      acc[((n * d.C + c) * d.H + ih) * d.W + iw] +=
-          double(Wt[((o * d.Cg + cw) * d.KH + kh) * d.KW + kw]) *
-          double(GY[((n * d.O + o) * d.OH + oh) * d.OW + ow]);
+    const int64_t s = p.stride[1];
+    for_each_row_tap(d, p, [&](int64_t n, int64_t o, int64_t c, int64_t cw, int64_t kh, int64_t kw,
+                               int64_t oh, int64_t ih, int64_t lo, int64_t hi, int64_t iw0) {
+      const double wv = Wt[((o * d.Cg + cw) * d.KH + kh) * d.KW + kw];
+      const scalar_t* g = GY + ((n * d.O + o) * d.OH + oh) * d.OW;
+      double* out = &acc[((n * d.C + c) * d.H + ih) * d.W + iw0];
+      for (int64_t ow = lo; ow < hi; ++ow) out[(ow - lo) * s] += wv * double(g[ow]);
     });
     for (int64_t i = 0; i < gx.numel(); ++i) gx.data<scalar_t>()[i] = static_cast<scalar_t>(acc[i]);
   });
@@ -122,11 +134,14 @@ std::pair<Tensor, Tensor> ReferenceBackend::conv2d_backward_weights(const Tensor
   SCCONV_DISPATCH_FLOAT(gy.dtype(), "conv2d_backward_weights", [&] {
     const scalar_t* GY = gy.data<scalar_t>();
     const scalar_t* X = x.data<scalar_t>();
-    for_each_tap(d, p, [&](int64_t n, int64_t o, int64_t oh, int64_t ow, int64_t c, int64_t cw,
-                           int64_t kh, int64_t kw, int64_t ih, int64_t iw) {
-      acc[((o * d.Cg + cw) * d.KH + kh) * d.KW + kw] +=
-          double(X[((n * d.C + c) * d.H + ih) * d.W + iw]) *
-          double(GY[((n * d.O + o) * d.OH + oh) * d.OW + ow]);
+    const int64_t s = p.stride[1];
+    for_each_row_tap(d, p, [&](int64_t n, int64_t o, int64_t c, int64_t cw, int64_t kh, int64_t kw,
+                               int64_t oh, int64_t ih, int64_t lo, int64_t hi, int64_t iw0) {
+      const scalar_t* g = GY + ((n * d.O + o) * d.OH + oh) * d.OW;
+      const scalar_t* in = X + ((n * d.C + c) * d.H + ih) * d.W + iw0;
+      double dot = 0;
+      for (int64_t ow = lo; ow < hi; ++ow) dot += double(in[(ow - lo) * s]) * double(g[ow]);
+      acc[((o * d.Cg + cw) * d.KH + kh) * d.KW + kw] += dot;
     });
     for (int64_t i = 0; i < gw.numel(); ++i) gw.data<scalar_t>()[i] = static_cast<scalar_t>(acc[i]);
     if (want_bias) {

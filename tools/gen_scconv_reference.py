@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""tools/gen_scconv_reference.py: writes tests/data/scconv_torch.safetensors, the PyTorch
+reference data for tests/test_scconv_torch.cpp: SRU, CRU and SCConv for every option the spec
+names, and whole ResNets (plain and with SCConv), forward and backward, in float64.
+
+Weights and inputs are not stored: both sides draw them from the tensors' names
+(tools/scconv_torch.py hash_fill == tests/hash_init.h). The case list travels in the file's
+metadata (`cases`, JSON), so the C++ test runs exactly the cases generated here.
+Stored per module case: out, grad.input, grad.<param>. Per model case (training mode, mean
+cross-entropy on labels (i*7+3) % classes): logits, loss, buffer.<name> after the update, and
+per parameter either grad.<name> (<= 4096 elements) or gradstats.<name> = [sum, sum(g*r),
+sum(g^2)] with r = hash_uniform("<case>/r/<name>", -1, 1).
+
+Run (needs PyTorch: apt-get install python3-torch):  python3 tools/gen_scconv_reference.py
+"""
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gen_torch_reference import save_safetensors  # noqa: E402
+from scconv_torch import CRU, SRU, ResNet, _scconv_from, hash_init_, hash_uniform  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "scconv_torch.safetensors")
+
+G4 = {"groups": 4}
+MODULE_CASES = [
+    # name, kind, c_in, c_out, stride, input shape, options (the model config's "scconv" object)
+    ("sru_soft", "sru", 16, 16, 1, [2, 16, 5, 5], {"sru": G4}),
+    ("sru_hard", "sru", 16, 16, 1, [2, 16, 5, 5], {"sru": {**G4, "gate": "hard"}}),
+    ("sru_hard_reweighted", "sru", 16, 16, 1, [2, 16, 5, 5], {"sru": {**G4, "gate": "hard_reweighted"}}),
+    ("sru_softmax_norm", "sru", 16, 16, 1, [2, 16, 5, 5], {"sru": {**G4, "gamma_norm": "softmax"}}),
+    ("sru_seed_gn", "sru", 16, 16, 1, [2, 16, 5, 5], {"sru": {**G4, "gn": "seed"}}),
+    ("sru_groups16_threshold", "sru", 16, 16, 1, [1, 16, 6, 5], {"sru": {"groups": 16, "threshold": 0.48}}),
+    ("cru_branch_softmax", "cru", 16, 16, 1, [2, 16, 6, 6], {}),
+    ("cru_cin_ne_cout_stride2", "cru", 16, 32, 2, [2, 16, 7, 7], {}),
+    ("cru_channel_softmax", "cru", 16, 32, 2, [2, 16, 7, 7], {"cru": {"fuse": "channel_softmax"}}),
+    ("cru_split_conv", "cru", 16, 16, 1, [2, 16, 6, 6], {"cru": {"fuse": "split_conv"}}),
+    ("cru_alpha_075", "cru", 16, 24, 1, [2, 16, 6, 6], {"alpha": 0.75}),
+    ("cru_kernel5_groups4", "cru", 16, 16, 1, [2, 16, 6, 6], {"kernel": 5, "groups": 4}),
+    ("cru_squeeze4", "cru", 16, 16, 2, [1, 16, 8, 8], {"squeeze": 4}),
+    ("scconv_sc_stride2", "scconv", 16, 32, 2, [2, 16, 7, 7], {"sru": G4}),
+    ("scconv_cs", "scconv", 16, 32, 2, [2, 16, 7, 7], {"order": "C+S", "sru": G4}),
+    ("scconv_parallel", "scconv", 16, 16, 1, [2, 16, 6, 6], {"order": "parallel", "sru": G4}),
+    ("scconv_s", "scconv", 16, 32, 2, [2, 16, 7, 7], {"order": "S", "sru": G4}),
+    ("scconv_c", "scconv", 16, 32, 2, [2, 16, 7, 7], {"order": "C"}),
+    ("scconv_seed_variants", "scconv", 16, 32, 2, [2, 16, 7, 7],
+     {"sru": {**G4, "gn": "seed", "gamma_norm": "softmax", "gate": "hard_reweighted"},
+      "cru": {"fuse": "channel_softmax"}}),
+]
+
+SC = {"conv": "scconv"}
+MODEL_CASES = [
+    # name, model config, input shape
+    ("resnet20_A", {"arch": "resnet20"}, [2, 3, 16, 16]),
+    ("resnet20_B", {"arch": "resnet20", "shortcut": "B"}, [2, 3, 16, 16]),
+    ("resnet20_scconv", {"arch": "resnet20", **SC}, [2, 3, 16, 16]),
+    ("resnet56_scconv", {"arch": "resnet56", **SC}, [2, 3, 16, 16]),
+    # (inputs leave 2x2 maps in the last stage: with 1x1 maps and batch 2 every BN there
+    #  normalises two values, its input gradient is pure cancellation and no comparison holds)
+    ("resnet50_cifar_scconv", {"arch": "resnet50", "stem": "cifar", **SC}, [2, 3, 16, 16]),
+    ("resnet50_imagenet_stem", {"arch": "resnet50", "stem": "imagenet", "num_classes": 7}, [2, 3, 64, 64]),
+]
+
+
+def module_of(kind, c_in, c_out, stride, opts):
+    if kind == "sru":
+        return SRU(c_in, **opts.get("sru", {}))
+    if kind == "cru":
+        cru = {k: opts[k] for k in ("alpha", "squeeze", "groups", "kernel") if k in opts}
+        cru.update(opts.get("cru", {}))
+        return CRU(c_in, c_out, stride, **cru)
+    return _scconv_from({"scconv": opts}, c_in, c_out, stride)
+
+
+def main():
+    torch.set_default_dtype(torch.float64)
+    out, meta_modules, meta_models = {}, [], []
+    for name, kind, c_in, c_out, stride, shape, opts in MODULE_CASES:
+        m = module_of(kind, c_in, c_out, stride, opts).double()
+        hash_init_(m, name + "/")
+        x = hash_uniform(name + "/input", shape, -1, 1).requires_grad_(True)
+        y = m(x)
+        proj = hash_uniform(name + "/proj", list(y.shape), -1, 1)
+        (y * proj).sum().backward()
+        out[f"{name}.out"] = y.detach()
+        out[f"{name}.grad.input"] = x.grad
+        for pn, p in m.named_parameters():  # (the hard gate gives the GN no gradient: zeros)
+            out[f"{name}.grad.{pn}"] = p.grad if p.grad is not None else torch.zeros_like(p)
+        meta_modules.append({"name": name, "kind": kind, "c_in": c_in, "c_out": c_out,
+                             "stride": stride, "input": shape, "scconv": opts})
+    for name, cfg, shape in MODEL_CASES:
+        m = ResNet(cfg).double()
+        hash_init_(m, name + "/")
+        m.train()
+        x = hash_uniform(name + "/input", shape, -1, 1)
+        classes = cfg.get("num_classes", 10)
+        labels = torch.tensor([(i * 7 + 3) % classes for i in range(shape[0])])
+        logits = m(x)
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        loss.backward()
+        out[f"{name}.logits"] = logits.detach()
+        out[f"{name}.loss"] = loss.detach()
+        for pn, p in m.named_parameters():
+            if p.numel() <= 4096:
+                out[f"{name}.grad.{pn}"] = p.grad
+            else:
+                r = hash_uniform(f"{name}/r/{pn}", list(p.shape), -1, 1)
+                out[f"{name}.gradstats.{pn}"] = torch.stack(
+                    [p.grad.sum(), (p.grad * r).sum(), (p.grad * p.grad).sum()])
+        for bn, b in m.named_buffers():
+            out[f"{name}.buffer.{bn}"] = b.detach().clone()
+        meta_models.append({"name": name, "config": cfg, "input": shape})
+        print(f"{name}: loss {loss.item():.6f}, {sum(p.numel() for p in m.parameters())} params")
+    meta = {"cases": json.dumps({"modules": meta_modules, "models": meta_models})}
+    save_safetensors(OUT, out, meta)
+    print(f"wrote {len(out)} tensors, {os.path.getsize(OUT)} bytes to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
