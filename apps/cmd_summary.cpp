@@ -34,6 +34,14 @@ Shape parse_input(const std::string& s) {
   return out;
 }
 
+// printf-style formatting onto std::cout (so that callers can redirect it).
+template <class... A>
+void out(const char* fmt, A... a) {
+  char buf[4096];
+  std::snprintf(buf, sizeof buf, fmt, a...);
+  std::cout << buf;
+}
+
 std::string human(double v) {
   char buf[32];
   if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
@@ -77,16 +85,16 @@ int cmd_summary(const Args& args) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("%-44s %-18s %-16s %10s %12s\n", "layer", "type", "output", "params", "MACs");
+  out("%-44s %-18s %-16s %10s %12s\n", "layer", "type", "output", "params", "MACs");
   for (auto& r : rec.rows) {
     if (r.depth == 0) continue;
     std::string name = std::string(2 * (r.depth - 1), ' ') + r.name;
     std::string shape = shape_str(Shape(r.output.begin() + 1, r.output.end()));
-    std::printf("%-44s %-18s %-16s %10s %12s\n", name.c_str(), r.type.c_str(), shape.c_str(),
+    out("%-44s %-18s %-16s %10s %12s\n", name.c_str(), r.type.c_str(), shape.c_str(),
                 r.params ? std::to_string(r.params).c_str() : "",
                 r.macs ? std::to_string(r.macs).c_str() : "");
   }
-  std::printf("\nmodel: %s\ninput: %s\nparameters: %lld (%s)\nMACs: %lld (%s)  "
+  out("\nmodel: %s\ninput: %s\nparameters: %lld (%s)\nMACs: %lld (%s)  "
               "(multiply-accumulates of convolutions and linear layers; the SCConv paper calls "
               "these \"FLOPs\")\n",
               mj.dump().c_str(), shape_str(Shape(input.begin() + 1, input.end())).c_str(),
