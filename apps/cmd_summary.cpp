@@ -86,13 +86,25 @@ int cmd_summary(const Args& args) {
     return 0;
   }
   out("%-44s %-18s %-16s %10s %12s\n", "layer", "type", "output", "params", "MACs");
-  for (auto& r : rec.rows) {
+  // Composite rows (SCConv, blocks, ...) show their subtree's totals in parentheses.
+  for (size_t i = 0; i < rec.rows.size(); ++i) {
+    const SummaryRow& r = rec.rows[i];
     if (r.depth == 0) continue;
+    int64_t sub_p = r.params, sub_m = r.macs;
+    size_t j = i + 1;
+    for (; j < rec.rows.size() && rec.rows[j].depth > r.depth; ++j) {
+      sub_p += rec.rows[j].params;
+      sub_m += rec.rows[j].macs;
+    }
+    const bool composite = j > i + 1;
+    auto cell = [&](int64_t own, int64_t sub) {
+      if (composite) return sub ? std::string("(").append(std::to_string(sub)).append(")") : std::string();
+      return own ? std::to_string(own) : std::string();
+    };
     std::string name = std::string(2 * (r.depth - 1), ' ') + r.name;
     std::string shape = shape_str(Shape(r.output.begin() + 1, r.output.end()));
     out("%-44s %-18s %-16s %10s %12s\n", name.c_str(), r.type.c_str(), shape.c_str(),
-                r.params ? std::to_string(r.params).c_str() : "",
-                r.macs ? std::to_string(r.macs).c_str() : "");
+        cell(r.params, sub_p).c_str(), cell(r.macs, sub_m).c_str());
   }
   out("\nmodel: %s\ninput: %s\nparameters: %lld (%s)\nMACs: %lld (%s)  "
               "(multiply-accumulates of convolutions and linear layers; the SCConv paper calls "

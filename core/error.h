@@ -23,4 +23,9 @@ struct Error : std::runtime_error {
     }                                                           \
   } while (0)
 
-#define SCCONV_FAIL(msg) SCCONV_CHECK(false, msg)
+#define SCCONV_FAIL(msg)                                        \
+  do {                                                          \
+    std::ostringstream scconv_msg_;                             \
+    scconv_msg_ << msg;                                         \
+    throw ::scconv::Error(scconv_msg_.str());                   \
+  } while (0)

@@ -145,7 +145,7 @@ nlohmann::json load_model_preset(const std::string& name) {
   for (const fs::path& d : dirs) {
     if (!fs::is_directory(d)) continue;
     for (auto& e : fs::directory_iterator(d))
-      if (e.path().extension() == ".json") known += " " + e.path().stem().string();
+      if (e.path().extension() == ".json") known.append(" ").append(e.path().stem().string());
     break;
   }
   SCCONV_FAIL("--model: no preset '" << name << "' (looked in configs/models/; presets:" << known << ")");
