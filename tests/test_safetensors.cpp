@@ -6,6 +6,8 @@
 
 #include "core/file_io.h"
 #include "core/safetensors.h"
+#include "hash_init.h"
+#include "models/model_config.h"
 #include "test_util.h"
 
 using namespace scconv;
@@ -50,6 +52,24 @@ TEST_CASE("reads files written by PyTorch") {
   CHECK(f.tensors.size() > 200);
   CHECK(f.tensors.at("conv_3x3_p1_bias.in1").shape() == Shape{4, 3, 3, 3});
   CHECK(f.tensors.at("add_scalar_tensor.in1").dim() == 0);
+}
+
+TEST_CASE("reads a file written by the official safetensors library and loads it by name") {
+  SafetensorsFile f = load_safetensors(std::string(SCCONV_TEST_DATA) + "/official.safetensors");
+  CHECK(f.metadata.at("writer") == "safetensors.torch.save_file");
+  CHECK(f.tensors.at("extra.f64").to_vector<double>() == std::vector<double>{0, 0.25, 0.5, 0.75, 1, 1.25});
+  CHECK(f.tensors.at("extra.i64").to_vector<int64_t>() == std::vector<int64_t>{-3, 0, int64_t(1) << 40});
+  CHECK(f.tensors.at("extra.u8").to_vector<uint8_t>() == std::vector<uint8_t>{0, 7, 128, 255});
+  // The SCConv state dict loads strictly into our module: same names, dtypes and shapes.
+  std::map<std::string, Tensor> state;
+  for (auto& [k, v] : f.tensors)
+    if (k.rfind("extra.", 0) != 0) state[k] = v;
+  Generator g(0);
+  SCConvOptions o = parse_model_config({{"arch", "resnet20"}, {"conv", "scconv"}, {"scconv", {{"sru", {{"groups", 4}}}}}}).scconv;
+  SCConv m(16, 32, 2, o, g);
+  m.load_state_dict(state, true, "official.safetensors");
+  for (auto& [k, v] : m.state_dict())
+    CHECK_MESSAGE(testing::mismatch(v, testing::hash_fill("official/" + k, v), 1e-6, 1e-7).empty(), k);
 }
 
 TEST_CASE("malformed files are clear errors naming the file and entry") {
