@@ -10,5 +10,7 @@ using Args = std::vector<std::string>;  // the arguments after the subcommand na
 int cmd_demo(const Args& args);
 int cmd_summary(const Args& args);
 int cmd_forward(const Args& args);
+int cmd_train(const Args& args);
+int cmd_eval(const Args& args);
 
 }  // namespace scconv::apps

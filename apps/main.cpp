@@ -15,6 +15,10 @@ struct Command {
 const Command kCommands[] = {
     {"demo", scconv::apps::cmd_demo,
      "train a small CNN on synthetic images for a few hundred steps (no data needed)"},
+    {"train", scconv::apps::cmd_train,
+     "train a CIFAR classifier from a config (presets in configs/train/); --resume continues a run"},
+    {"eval", scconv::apps::cmd_eval,
+     "test accuracy, per-class accuracy and confusion matrix of a trained model"},
     {"summary", scconv::apps::cmd_summary,
      "per-layer table of a model: output shapes, parameters, MACs (the paper's \"FLOPs\")"},
     {"forward", scconv::apps::cmd_forward,

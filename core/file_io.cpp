@@ -55,6 +55,10 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     ::unlink(tmp.c_str());
     SCCONV_FAIL("cannot replace '" << path << "': " << std::strerror(err));
   }
+  fsync_dir(dir.string());
+}
+
+void fsync_dir(const std::string& dir) {
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     ::fsync(dfd);

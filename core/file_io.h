@@ -8,5 +8,7 @@ namespace scconv {
 
 std::string read_file(const std::string& path);  // errors name the path
 void write_file_atomic(const std::string& path, const std::string& bytes);
+// Makes renames inside `dir` durable.
+void fsync_dir(const std::string& dir);
 
 }  // namespace scconv

@@ -1,6 +1,7 @@
 // layers/module.cpp: registration, traversal, modes, state loading and summary reporting.
 #include "layers/module.h"
 
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -17,8 +18,31 @@ SummaryRecorder::SummaryRecorder() : prev_(t_recorder) { t_recorder = this; }
 SummaryRecorder::~SummaryRecorder() { t_recorder = prev_; }
 SummaryRecorder* SummaryRecorder::active() { return t_recorder; }
 
+namespace {
+thread_local bool t_check_finite = false;
+}
+FiniteCheckGuard::FiniteCheckGuard() : prev_(t_check_finite) { t_check_finite = true; }
+FiniteCheckGuard::~FiniteCheckGuard() { t_check_finite = prev_; }
+
+bool all_finite(const Tensor& t) {
+  if (!is_floating(t.dtype())) return true;
+  Tensor c = t.contiguous();
+  return SCCONV_DISPATCH_FLOAT(c.dtype(), "all_finite", [&] {
+    const scalar_t* p = c.data<scalar_t>();
+    bool ok = true;
+    for (int64_t i = 0; i < c.numel(); ++i) ok = ok && std::isfinite(p[i]);
+    return ok;
+  });
+}
+
 Tensor Module::operator()(const Tensor& x) {
   SummaryRecorder* rec = SummaryRecorder::active();
+  if (t_check_finite) {
+    Tensor y = forward(x);
+    SCCONV_CHECK(all_finite(y), "non-finite output (NaN or Inf) from " << describe(*this) << ", shape "
+                                                                       << shape_str(y.shape()));
+    return y;
+  }
   if (!rec) return forward(x);
   size_t row = rec->rows.size();
   int64_t own = 0;

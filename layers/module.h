@@ -72,6 +72,17 @@ class Module {
   std::string name_;
 };
 
+// While alive, every module call checks its output for NaN/Inf and throws an Error naming the
+// first module whose output is not finite (the training loop's NaN guard uses it).
+class FiniteCheckGuard {
+ public:
+  FiniteCheckGuard();
+  ~FiniteCheckGuard();
+ private:
+  bool prev_;
+};
+bool all_finite(const Tensor& t);
+
 // A module's full name for messages: "SRU 'layer1.0.conv1.SRU'" (or just the type at the root).
 std::string describe(const Module& m);
 

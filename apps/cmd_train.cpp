@@ -1,0 +1,53 @@
+// apps/cmd_train.cpp: `scconv train`: trains a CIFAR classifier from a training config.
+//   scconv train --config quick                      (a preset: configs/train/NAME.json, or a file)
+//   scconv train --config resnet20-scconv --set epochs=1 --set optim.lr=0.1
+//   scconv train --resume runs/quick [--set epochs=40]  (continues exactly where it stopped)
+// Ctrl-C / SIGTERM stop at the next step boundary and write a checkpoint.
+#include <filesystem>
+#include <iostream>
+
+#include "apps/args.h"
+#include "apps/trainer.h"
+#include "core/config.h"
+
+namespace scconv::apps {
+
+int cmd_train(const Args& args) {
+  ArgParser p("train", "train a classifier (see configs/train/ for presets)");
+  p.option("--config", "training config: a preset name (configs/train/NAME.json) or a JSON file");
+  p.option("--resume", "continue the run in this output directory from its checkpoint");
+  p.option("--set", "override a config key by dotted path, e.g. --set optim.lr=0.1", true, true);
+  p.option("--data", "data directory (overrides data.dir)");
+  p.option("--threads", "threads (overrides threads; 0 = all cores)");
+  p.option("--seed", "seed for initial weights, data order and augmentation (overrides seed)");
+  if (!p.parse(args)) return 0;
+  SCCONV_CHECK(p.has("--config") != p.has("--resume"), "give exactly one of --config or --resume");
+  nlohmann::json j;
+  std::string source;
+  if (p.has("--resume")) {
+    const std::string out = p.get("--resume");
+    std::string dir = find_checkpoint(out);
+    SCCONV_CHECK(!dir.empty(), "--resume: no checkpoint in '" << out << "/checkpoint'");
+    j = config::read_json_file(dir + "/state.json").at("config");
+    j["out"] = out;
+    source = dir + "/state.json";
+  } else {
+    const std::string c = p.get("--config");
+    if (std::filesystem::is_regular_file(c)) {
+      j = config::read_json_file(c);
+      source = c;
+    } else {
+      j = load_train_preset(c);
+      source = "configs/train/" + c + ".json";
+      if (!j.contains("out")) j["out"] = "runs/" + c;
+    }
+  }
+  for (const std::string& s : p.all("--set")) config::apply_set(j, s);
+  if (p.has("--data")) j["data"]["dir"] = p.get("--data");
+  if (p.has("--threads")) j["threads"] = p.get_int("--threads", 0);
+  if (p.has("--seed")) j["seed"] = p.get_int("--seed", 0);
+  TrainConfig cfg = parse_train_config(j, source);
+  return train(cfg, p.has("--resume"));
+}
+
+}  // namespace scconv::apps

@@ -1,0 +1,145 @@
+// apps/train_config.cpp: see train_config.h.
+#include "apps/train_config.h"
+
+#include <filesystem>
+
+#include "core/config.h"
+
+namespace scconv::apps {
+
+namespace {
+std::vector<double> num_list(const config::Reader& r, const char* key, std::vector<double> fallback) {
+  if (!r.has(key)) return fallback;
+  const auto& v = r.value().at(key);
+  SCCONV_CHECK(v.is_array(), r.key_path(key) << ": expected a list of numbers, got " << v.dump());
+  std::vector<double> out;
+  for (auto& e : v) {
+    SCCONV_CHECK(e.is_number(), r.key_path(key) << ": expected a list of numbers, got " << v.dump());
+    out.push_back(e.get<double>());
+  }
+  return out;
+}
+
+nlohmann::json find_preset(const std::string& sub, const std::string& name, const char* option) {
+  namespace fs = std::filesystem;
+  SCCONV_CHECK(!name.empty() && name.find('/') == std::string::npos,
+               option << ": preset names are plain names like resnet20, got '" << name << "'");
+  std::vector<fs::path> dirs{fs::path("configs") / sub};
+#ifdef SCCONV_SOURCE_DIR_APPS
+  dirs.push_back(fs::path(SCCONV_SOURCE_DIR_APPS) / "configs" / sub);
+#endif
+  for (auto& d : dirs)
+    if (fs::exists(d / (name + ".json"))) return config::read_json_file((d / (name + ".json")).string());
+  SCCONV_FAIL(option << ": no preset '" << name << "' in configs/" << sub << "/");
+}
+}  // namespace
+
+nlohmann::json load_train_preset(const std::string& name) { return find_preset("train", name, "--config"); }
+
+TrainConfig parse_train_config(const nlohmann::json& j, const std::string& source) {
+  try {
+    TrainConfig c;
+    config::Reader r(j, "");
+    r.only({"model", "data", "optim", "schedule", "epochs", "batch_size", "seed", "threads", "out"});
+    SCCONV_CHECK(r.has("model"), "missing key 'model' (a model config object or a preset name)");
+    const auto& m = j.at("model");
+    c.model_json = m.is_string() ? load_model_preset(m.get<std::string>()) : m;
+    try {
+      c.model = parse_model_config(c.model_json);
+    } catch (const Error& e) {
+      throw Error(std::string("model.") + e.what());
+    }
+    config::Reader d = r.child("data");
+    d.only({"dataset", "dir", "val_split", "augment", "mean", "std", "image_size", "resize", "skip_bad"});
+    c.dataset = d.str("dataset", "cifar10");
+    SCCONV_CHECK(c.dataset == "cifar10" || c.dataset == "cifar100" || c.dataset == "folder",
+                 "data.dataset: unknown value \"" << c.dataset << "\" (accepted: \"cifar10\", \"cifar100\", \"folder\")");
+    c.data_dir = d.str("dir", c.dataset == "cifar100" ? "data/cifar-100-binary" : "data/cifar-10-batches-bin");
+    c.val_split = d.integer("val_split", 0);
+    SCCONV_CHECK(c.val_split >= 0, "data.val_split: must be >= 0, got " << c.val_split);
+    config::Reader a = d.child("augment");
+    a.only({"crop_padding", "flip", "cutout"});
+    c.augment.crop_padding = a.integer("crop_padding", 4);
+    c.augment.flip = a.boolean("flip", true);
+    c.augment.cutout = a.integer("cutout", 0);
+    SCCONV_CHECK(c.augment.crop_padding >= 0 && c.augment.cutout >= 0, "data.augment: crop_padding and cutout must be >= 0");
+    c.augment.mean = num_list(d, "mean", c.augment.mean);
+    c.augment.std = num_list(d, "std", c.augment.std);
+    SCCONV_CHECK(c.augment.mean.size() == 3 && c.augment.std.size() == 3, "data.mean and data.std need 3 values (R, G, B)");
+    for (double s : c.augment.std) SCCONV_CHECK(s > 0, "data.std: values must be positive");
+    std::vector<double> size = num_list(d, "image_size", {32, 32});
+    SCCONV_CHECK(size.size() == 2 && size[0] >= 1 && size[1] >= 1, "data.image_size: expected [H, W]");
+    c.image_h = static_cast<int64_t>(size[0]);
+    c.image_w = static_cast<int64_t>(size[1]);
+    c.resize = d.boolean("resize", false);
+    c.skip_bad = d.boolean("skip_bad", true);
+
+    config::Reader o = r.child("optim");
+    o.only({"lr", "momentum", "dampening", "nesterov", "weight_decay", "decay_norm_and_bias", "label_smoothing"});
+    c.optim.lr = o.num("lr", 0.05);
+    c.optim.momentum = o.num("momentum", 0.9);
+    c.optim.dampening = o.num("dampening", 0);
+    c.optim.nesterov = o.boolean("nesterov", false);
+    c.optim.weight_decay = o.num("weight_decay", 5e-4);
+    c.optim.decay_norm_and_bias = o.boolean("decay_norm_and_bias", true);
+    c.label_smoothing = o.num("label_smoothing", 0);
+    SCCONV_CHECK(c.optim.lr > 0, "optim.lr: must be > 0, got " << c.optim.lr);
+    SCCONV_CHECK(c.optim.momentum >= 0 && c.optim.momentum < 1, "optim.momentum: must be in [0, 1)");
+    SCCONV_CHECK(c.optim.weight_decay >= 0, "optim.weight_decay: must be >= 0");
+    SCCONV_CHECK(c.label_smoothing >= 0 && c.label_smoothing < 1, "optim.label_smoothing: must be in [0, 1)");
+    SCCONV_CHECK(!c.optim.nesterov || (c.optim.momentum > 0 && c.optim.dampening == 0),
+                 "optim.nesterov: needs momentum > 0 and dampening 0");
+
+    c.epochs = r.integer("epochs", 200);
+    SCCONV_CHECK(c.epochs >= 1, "epochs: must be >= 1, got " << c.epochs);
+    config::Reader s = r.child("schedule");
+    s.only({"kind", "milestones", "gamma", "warmup_epochs", "warmup_start_factor", "eta_min"});
+    c.schedule.kind = s.str("kind", "multistep");
+    SCCONV_CHECK(c.schedule.kind == "multistep" || c.schedule.kind == "cosine" || c.schedule.kind == "constant",
+                 "schedule.kind: unknown value \"" << c.schedule.kind << "\" (accepted: \"multistep\", \"cosine\", \"constant\")");
+    c.schedule.milestones.clear();
+    for (double v : num_list(s, "milestones", {100, 150})) c.schedule.milestones.push_back(static_cast<int64_t>(v));
+    c.schedule.gamma = s.num("gamma", 0.1);
+    c.schedule.warmup_epochs = s.num("warmup_epochs", 0);
+    c.schedule.warmup_start_factor = s.num("warmup_start_factor", 0.1);
+    c.schedule.eta_min = s.num("eta_min", 0);
+    c.schedule.epochs = c.epochs;
+    SCCONV_CHECK(c.schedule.warmup_epochs >= 0, "schedule.warmup_epochs: must be >= 0");
+    SCCONV_CHECK(c.schedule.warmup_start_factor > 0 && c.schedule.warmup_start_factor <= 1,
+                 "schedule.warmup_start_factor: must be in (0, 1]");
+    c.batch_size = r.integer("batch_size", 128);
+    SCCONV_CHECK(c.batch_size >= 2, "batch_size: must be >= 2 (batch norm), got " << c.batch_size);
+    c.seed = r.integer("seed", 0);
+    c.threads = r.integer("threads", 0);
+    SCCONV_CHECK(c.threads >= 0, "threads: must be >= 0 (0 = all cores)");
+    c.out = r.str("out", "runs/default");
+    SCCONV_CHECK(!c.out.empty(), "out: must name a directory");
+    return c;
+  } catch (const Error& e) {
+    if (source.empty()) throw;
+    throw Error(source + ": " + e.what());
+  }
+}
+
+nlohmann::json TrainConfig::to_json() const {
+  std::vector<int64_t> ms = schedule.milestones;
+  nlohmann::json data{{"dataset", dataset}, {"dir", data_dir}, {"val_split", val_split},
+                      {"augment", {{"crop_padding", augment.crop_padding}, {"flip", augment.flip}, {"cutout", augment.cutout}}},
+                      {"mean", augment.mean}, {"std", augment.std}};
+  if (dataset == "folder") {
+    data["image_size"] = {image_h, image_w};
+    data["resize"] = resize;
+    data["skip_bad"] = skip_bad;
+  }
+  return {{"model", model.to_json()},
+          {"data", data},
+          {"optim", {{"lr", optim.lr}, {"momentum", optim.momentum}, {"dampening", optim.dampening},
+                     {"nesterov", optim.nesterov}, {"weight_decay", optim.weight_decay},
+                     {"decay_norm_and_bias", optim.decay_norm_and_bias}, {"label_smoothing", label_smoothing}}},
+          {"schedule", {{"kind", schedule.kind}, {"milestones", ms}, {"gamma", schedule.gamma},
+                        {"warmup_epochs", schedule.warmup_epochs}, {"warmup_start_factor", schedule.warmup_start_factor},
+                        {"eta_min", schedule.eta_min}}},
+          {"epochs", epochs}, {"batch_size", batch_size}, {"seed", seed}, {"threads", threads}, {"out", out}};
+}
+
+}  // namespace scconv::apps

@@ -1,0 +1,45 @@
+// apps/train_config.h: the training config of `scconv train`, e.g.
+//   {"model": "resnet20" | {...model config...},
+//    "data": {"dataset": "cifar10", "dir": "data/cifar-10-batches-bin", "val_split": 0,
+//             "augment": {"crop_padding": 4, "flip": true, "cutout": 0},
+//             "mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]},
+//    "optim": {"lr": 0.05, "momentum": 0.9, "dampening": 0, "nesterov": false,
+//              "weight_decay": 5e-4, "decay_norm_and_bias": true, "label_smoothing": 0},
+//    "schedule": {"kind": "multistep", "milestones": [100, 150], "gamma": 0.1,
+//                 "warmup_epochs": 0, "warmup_start_factor": 0.1, "eta_min": 0},
+//    "epochs": 200, "batch_size": 128, "seed": 0, "threads": 0, "out": "runs/NAME"}
+// Every key has a default; unknown keys and bad values are errors naming the dotted key.
+// dataset: "cifar10", "cifar100", or "folder" (dir/train/<class>/*.png and dir/test/<class>/...,
+// with data.image_size [H, W], data.resize, data.skip_bad).
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/loader.h"
+#include "models/model_config.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+
+namespace scconv::apps {
+
+struct TrainConfig {
+  nlohmann::json model_json;
+  ModelConfig model;
+  std::string dataset = "cifar10", data_dir = "data/cifar-10-batches-bin";
+  int64_t val_split = 0;
+  AugmentOptions augment;
+  int64_t image_h = 32, image_w = 32;
+  bool resize = false, skip_bad = true;
+  SGDOptions optim;
+  double label_smoothing = 0;
+  ScheduleOptions schedule;
+  int64_t epochs = 200, batch_size = 128, seed = 0, threads = 0;
+  std::string out = "runs/default";
+  nlohmann::json to_json() const;  // every key, defaults filled in
+};
+
+TrainConfig parse_train_config(const nlohmann::json& j, const std::string& source = "");
+// configs/train/NAME.json (searching ./configs/train and the source tree's).
+nlohmann::json load_train_preset(const std::string& name);
+
+}  // namespace scconv::apps

@@ -1,0 +1,73 @@
+// data/cifar.cpp: the CIFAR-10 / CIFAR-100 binary format. Each file is checked: present, a
+// whole number of records, labels in range; problems name the file and byte offset.
+#include <filesystem>
+
+#include "core/file_io.h"
+#include "data/dataset.h"
+
+namespace scconv {
+
+Dataset Dataset::subset(const std::vector<int64_t>& idx) const {
+  Dataset d;
+  d.classes = classes;
+  Shape s = images.shape();
+  s[0] = static_cast<int64_t>(idx.size());
+  d.images = Tensor::empty(s, DType::U8);
+  d.labels = Tensor::empty({s[0]}, DType::I64);
+  const int64_t per = images.numel() / std::max<int64_t>(images.size(0), 1);
+  for (size_t i = 0; i < idx.size(); ++i) {
+    SCCONV_CHECK(idx[i] >= 0 && idx[i] < size(), "Dataset::subset: index " << idx[i] << " out of range");
+    std::copy_n(images.data<uint8_t>() + idx[i] * per, per, d.images.data<uint8_t>() + i * per);
+    d.labels.data<int64_t>()[i] = labels.data<int64_t>()[idx[i]];
+  }
+  return d;
+}
+
+Dataset load_cifar(const std::string& dir, bool cifar100, bool train) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  if (cifar100) files = {train ? "train.bin" : "test.bin"};
+  else if (train) files = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"};
+  else files = {"test_batch.bin"};
+  const int64_t label_bytes = cifar100 ? 2 : 1, pixels = 3 * 32 * 32, record = label_bytes + pixels;
+  const int64_t classes = cifar100 ? 100 : 10;
+  std::vector<std::string> contents;
+  int64_t total = 0;
+  for (const std::string& f : files) {
+    fs::path p = fs::path(dir) / f;
+    SCCONV_CHECK(fs::exists(p), "CIFAR-" << classes << ": missing file '" << p.string() << "' (expected "
+                                          << (cifar100 ? "train.bin and test.bin" : "data_batch_1..5.bin and test_batch.bin")
+                                          << " in '" << dir << "'; scripts/get-cifar10.sh downloads CIFAR-10)");
+    contents.push_back(read_file(p.string()));
+    const int64_t n = static_cast<int64_t>(contents.back().size());
+    SCCONV_CHECK(n > 0 && n % record == 0, "'" << p.string() << "': size " << n << " bytes is not a whole number of "
+                                               << record << "-byte records (truncated or not CIFAR-" << classes
+                                               << "; the last record starts at byte " << (n / record) * record << ")");
+    total += n / record;
+  }
+  Dataset d;
+  d.images = Tensor::empty({total, 3, 32, 32}, DType::U8);
+  d.labels = Tensor::empty({total}, DType::I64);
+  int64_t at = 0;
+  for (size_t k = 0; k < files.size(); ++k) {
+    const std::string& bytes = contents[k];
+    const int64_t n = static_cast<int64_t>(bytes.size()) / record;
+    for (int64_t i = 0; i < n; ++i, ++at) {
+      const unsigned char* r = reinterpret_cast<const unsigned char*>(bytes.data()) + i * record;
+      const int64_t label = r[label_bytes - 1];  // CIFAR-100: the fine label is the second byte
+      SCCONV_CHECK(label < classes, "'" << (fs::path(dir) / files[k]).string() << "': label " << label
+                                        << " at byte offset " << i * record + label_bytes - 1
+                                        << " is outside [0, " << classes << ")");
+      d.labels.data<int64_t>()[at] = label;
+      std::copy_n(r + label_bytes, pixels, d.images.data<uint8_t>() + at * pixels);
+    }
+  }
+  if (!cifar100) {
+    d.classes = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+  } else {
+    for (int i = 0; i < 100; ++i) d.classes.push_back("class" + std::to_string(i));
+  }
+  return d;
+}
+
+}  // namespace scconv

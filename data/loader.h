@@ -1,0 +1,61 @@
+// data/loader.h: batches for training and evaluation. Each image is cropped (zero padding),
+// flipped, normalised and optionally cut out on the fly; a background thread prepares the
+// next batches while the model computes, and `next` reports how long the caller waited.
+// Determinism: the epoch's order and each image's augmentation are functions of (seed, epoch,
+// dataset index) only, through the counter-based generator of core/math/random.h, so the
+// same seed gives the same batches for any thread count, and an epoch can be resumed at any
+// batch.
+#pragma once
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "data/dataset.h"
+
+namespace scconv {
+
+struct AugmentOptions {
+  int64_t crop_padding = 4;  // random crop of the zero-padded image; 0: off
+  bool flip = true;          // random horizontal flip
+  int64_t cutout = 0;        // side of a zeroed square at a random centre; 0: off
+  std::vector<double> mean{0.4914, 0.4822, 0.4465}, std{0.2470, 0.2435, 0.2616};  // per channel
+};
+
+// One image: src uint8 (C, H, W) -> dst float (C, H, W), normalised; augmented when `augment`.
+void prepare_image(const uint8_t* src, int64_t C, int64_t H, int64_t W, float* dst,
+                   const AugmentOptions& o, bool augment, uint64_t seed, int64_t epoch, int64_t index);
+
+// The order of an epoch: a permutation of [0, n) drawn from (seed, epoch), or the identity.
+std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch);
+
+class Loader {
+ public:
+  // train: shuffle and augment. Batches keep the final partial batch (as PyTorch's default).
+  Loader(const Dataset& data, int64_t batch, bool train, const AugmentOptions& o, uint64_t seed);
+  ~Loader();
+  int64_t batches_per_epoch() const { return (data_.size() + batch_ - 1) / batch_; }
+  // Starts producing the batches of `epoch` from batch `first` on, in the background.
+  void start_epoch(int64_t epoch, int64_t first = 0);
+  // The next batch: x float (B, C, H, W), y int64 (B). False at the end of the epoch.
+  bool next(Tensor& x, Tensor& y, double* wait_seconds = nullptr);
+  // Builds batch `b` of `epoch` directly (what the background thread does).
+  void make_batch(int64_t epoch, int64_t b, const std::vector<int64_t>& order, Tensor& x, Tensor& y) const;
+
+ private:
+  void stop();
+  const Dataset& data_;
+  int64_t batch_;
+  bool train_;
+  AugmentOptions o_;
+  uint64_t seed_;
+  std::thread worker_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<Tensor, Tensor>> ready_;
+  bool done_ = true, stopping_ = false;
+  std::string error_;
+  static constexpr size_t kDepth = 3;
+};
+
+}  // namespace scconv
