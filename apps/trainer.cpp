@@ -25,6 +25,11 @@ std::atomic<bool>& stop_requested() {
   return flag;
 }
 
+std::atomic<int64_t>& stop_at_step() {
+  static std::atomic<int64_t> step{-1};
+  return step;
+}
+
 namespace {
 void on_signal(int) { stop_requested().store(true); }
 
@@ -198,6 +203,7 @@ int train(const TrainConfig& cfg_in, bool resume) {
       ++st.step_in_epoch;
       ++st.global_step;
       run_images += double(x.size(0));
+      if (st.global_step == stop_at_step().load()) stop_requested().store(true);
       const double el = since(epoch_start);
       const bool last = st.step_in_epoch == steps;
       if (tty ? since(last_print) > 0.5 || last : (st.step_in_epoch % std::max<int64_t>(1, steps / 10) == 0 || last)) {

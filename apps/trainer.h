@@ -29,5 +29,7 @@ int train(const TrainConfig& cfg, bool resume);
 
 // Set by SIGINT/SIGTERM (or by tests) to stop at the next step boundary.
 std::atomic<bool>& stop_requested();
+// Tests: request a stop once this many steps of the run are done (-1: never).
+std::atomic<int64_t>& stop_at_step();
 
 }  // namespace scconv::apps

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# scripts/run.sh: installs missing packages, builds scconv (Release) and runs the main job.
-# Until the training app lands this is `scconv demo`: a small CNN learning synthetic images.
-# Extra arguments go to the command:  scripts/run.sh --steps 600 --threads 2
+# scripts/run.sh: the main job. Installs what is missing, builds scconv (Release), fetches
+# CIFAR-10 (scripts/get-cifar10.sh) and trains ResNet-20 with the `quick` recipe (about 30 min
+# on 2 cores) into runs/quick. Extra arguments go to `scconv train`, e.g.
+#   scripts/run.sh --config resnet20-scconv        (another preset; the last --config wins)
+#   scripts/run.sh --set epochs=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/get-cifar10.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build/release -j "$(nproc)" --target scconv_app > /dev/null
-exec build/release/scconv demo "$@"
+args=(--config quick)
+for a in "$@"; do [[ "$a" == "--config" || "$a" == "--resume" ]] && args=(); done
+exec build/release/scconv train "${args[@]}" "$@"

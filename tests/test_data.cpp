@@ -1,0 +1,208 @@
+// tests/test_data.cpp: CIFAR-10/100 and image-folder loaders on small files the test writes
+// (including truncated, oversized and corrupt files and bad labels, each with its message),
+// augmentation (determinism, crop/flip/cutout on known images) and the loader.
+// Run: ./build/tests/test_data
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "data/loader.h"
+#include "test_util.h"
+
+using namespace scconv;
+using doctest::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path scratch(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("scconv_test_" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+// n records of CIFAR-10: label (i + offset) % 10, pixel bytes (i * 7 + k) % 256.
+std::string cifar_records(int n, int label_bytes, int offset) {
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    if (label_bytes == 2) s.push_back(char(i % 20));  // coarse
+    s.push_back(char((i + offset) % (label_bytes == 2 ? 100 : 10)));
+    for (int k = 0; k < 3072; ++k) s.push_back(char((i * 7 + k) % 256));
+  }
+  return s;
+}
+void write(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+fs::path cifar10_dir(const std::string& name, int per_file = 4) {
+  fs::path d = scratch(name);
+  for (int b = 1; b <= 5; ++b) write(d / ("data_batch_" + std::to_string(b) + ".bin"), cifar_records(per_file, 1, b));
+  write(d / "test_batch.bin", cifar_records(per_file, 1, 0));
+  return d;
+}
+}  // namespace
+
+TEST_CASE("CIFAR-10 and CIFAR-100 binary files load") {
+  fs::path d = cifar10_dir("c10");
+  Dataset tr = load_cifar(d.string(), false, true), te = load_cifar(d.string(), false, false);
+  CHECK(tr.size() == 20);
+  CHECK(te.size() == 4);
+  CHECK(tr.images.shape() == Shape{20, 3, 32, 32});
+  CHECK(tr.labels.to_vector<int64_t>()[0] == 1);  // file 1, record 0
+  CHECK(tr.labels.to_vector<int64_t>()[4] == 2);  // file 2, record 0
+  CHECK(tr.images.data<uint8_t>()[3072 + 5] == (1 * 7 + 5) % 256);
+  CHECK(tr.classes[9] == "truck");
+  fs::path c = scratch("c100");
+  write(c / "train.bin", cifar_records(3, 2, 95));
+  write(c / "test.bin", cifar_records(2, 2, 0));
+  Dataset t100 = load_cifar(c.string(), true, true);
+  CHECK(t100.labels.to_vector<int64_t>() == std::vector<int64_t>{95, 96, 97});
+}
+
+TEST_CASE("bad CIFAR files: each problem names the file and byte offset") {
+  fs::path d = cifar10_dir("bad");
+  write(d / "data_batch_3.bin", cifar_records(4, 1, 0).substr(0, 3 * 3073 + 100));  // truncated
+  CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, true),
+                       Contains("data_batch_3.bin': size 9319 bytes is not a whole number of 3073-byte records"), Error);
+  write(d / "data_batch_3.bin", cifar_records(4, 1, 0) + "xyz");  // oversized
+  CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, true), Contains("the last record starts at byte 12292"), Error);
+  std::string bad = cifar_records(4, 1, 0);
+  bad[2 * 3073] = char(12);  // label 12 in record 2
+  write(d / "data_batch_3.bin", bad);
+  CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, true),
+                       Contains("data_batch_3.bin': label 12 at byte offset 6146 is outside [0, 10)"), Error);
+  fs::remove(d / "data_batch_5.bin");
+  CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, true), Contains("missing file"), Error);
+  write(d / "data_batch_5.bin", "");
+  CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, true), Contains("data_batch_5.bin': size 0 bytes"), Error);
+}
+
+TEST_CASE("image folder: classes from sub-folders, bad files skipped with a count or fatal, resizing") {
+  fs::path d = scratch("folder");
+  std::vector<unsigned char> rgb(8 * 8 * 3);
+  for (const char* cls : {"cats", "dogs"}) {
+    fs::create_directories(d / cls);
+    for (int i = 0; i < 2; ++i) {
+      for (size_t k = 0; k < rgb.size(); ++k) rgb[k] = static_cast<unsigned char>((k + i * 40 + (cls[0] == 'd') * 100) % 256);
+      std::string f = (d / cls / ("img" + std::to_string(i) + ".png")).string();
+      REQUIRE(stbi_write_png(f.c_str(), 8, 8, 3, rgb.data(), 8 * 3));
+    }
+  }
+  REQUIRE(stbi_write_bmp((d / "dogs" / "big.bmp").string().c_str(), 8, 8, 3, rgb.data()));
+  write(d / "dogs" / "broken.png", "this is not an image");
+  std::vector<std::string> skipped;
+  Dataset ds = load_image_folder(d.string(), {8, 8, false, true}, &skipped);
+  CHECK(ds.classes == std::vector<std::string>{"cats", "dogs"});
+  CHECK(ds.size() == 5);
+  CHECK(skipped.size() == 1);
+  CHECK(skipped[0].find("broken.png: unreadable image") != std::string::npos);
+  CHECK(ds.labels.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 1, 1, 1});
+  // pixel (c=1, y=0, x=2) of the first cat: interleaved index (0*8+2)*3+1 = 7
+  CHECK(ds.images.data<uint8_t>()[1 * 64 + 2] == 7);
+  CHECK_THROWS_WITH_AS(load_image_folder(d.string(), {8, 8, false, false}), Contains("broken.png': unreadable image"), Error);
+  CHECK_THROWS_WITH_AS(load_image_folder(d.string(), {4, 4, false, true}, &skipped), Contains("no usable images"), Error);
+  Dataset small = load_image_folder(d.string(), {4, 4, true, true});
+  CHECK(small.images.shape() == Shape{5, 3, 4, 4});
+  CHECK_THROWS_WITH_AS(load_image_folder((d / "nope").string(), {}), Contains("does not exist"), Error);
+}
+
+TEST_CASE("augmentation: normalisation, crop, flip and cutout on a known image; determinism") {
+  const int64_t H = 6, W = 5;
+  std::vector<uint8_t> img(3 * H * W);
+  for (size_t i = 0; i < img.size(); ++i) img[i] = static_cast<uint8_t>(i * 3 % 256);
+  AugmentOptions o;
+  o.mean = {0.5, 0.5, 0.5};
+  o.std = {0.25, 0.25, 0.25};
+  std::vector<float> out(img.size());
+  auto norm = [&](int64_t c, int64_t y, int64_t x) { return (img[(c * H + y) * W + x] - 0.5f) / 0.25f; };
+  prepare_image(img.data(), 3, H, W, out.data(), o, false, 1, 0, 0);  // no augmentation
+  CHECK(out[(1 * H + 2) * W + 3] == doctest::Approx(norm(1, 2, 3)));
+  // crop + flip: every output is the image shifted by (dy, dx) in [-p, p], maybe mirrored,
+  // with the padded border at the normalised value of a black pixel
+  o.crop_padding = 2;
+  int flips = 0, shifted = 0;
+  for (int64_t idx = 0; idx < 64; ++idx) {
+    prepare_image(img.data(), 3, H, W, out.data(), o, true, 7, 3, idx);
+    bool found = false;
+    for (int f = 0; f < 2 && !found; ++f)
+      for (int64_t dy = -2; dy <= 2 && !found; ++dy)
+        for (int64_t dx = -2; dx <= 2 && !found; ++dx) {
+          bool ok = true;
+          for (int64_t c = 0; c < 3 && ok; ++c)
+            for (int64_t y = 0; y < H && ok; ++y)
+              for (int64_t x = 0; x < W && ok; ++x) {
+                int64_t sy = y + dy, sx = f ? W - 1 - (x + dx) : x + dx;
+                float want = (sy < 0 || sy >= H || sx < 0 || sx >= W) ? (0 - 0.5f) / 0.25f : norm(c, sy, sx);
+                ok = std::fabs(out[(c * H + y) * W + x] - want) < 1e-6;
+              }
+          if (ok) {
+            found = true;
+            flips += f;
+            shifted += dy != 0 || dx != 0;
+          }
+        }
+    CHECK_MESSAGE(found, "image " << idx << " is not a shifted/mirrored copy");
+  }
+  CHECK(flips > 16);
+  CHECK(flips < 48);
+  CHECK(shifted > 40);
+  // same (seed, epoch, index) -> same image; another epoch -> (almost surely) different
+  std::vector<float> a(img.size()), b(img.size()), e(img.size());
+  prepare_image(img.data(), 3, H, W, a.data(), o, true, 7, 3, 5);
+  prepare_image(img.data(), 3, H, W, b.data(), o, true, 7, 3, 5);
+  CHECK(a == b);
+  int differ = 0;
+  for (int64_t ep = 4; ep < 8; ++ep) {
+    prepare_image(img.data(), 3, H, W, e.data(), o, true, 7, ep, 5);
+    differ += e != a;
+  }
+  CHECK(differ >= 2);
+  // cutout zeroes a square (after normalisation)
+  AugmentOptions co = o;
+  co.crop_padding = 0;
+  co.flip = false;
+  co.cutout = 3;
+  prepare_image(img.data(), 3, H, W, out.data(), co, true, 1, 0, 0);
+  int zeros = 0;
+  for (float v : out) zeros += v == 0.f;
+  CHECK(zeros >= 3);  // at least part of a 3x3 square per channel (clipped at the border)
+  CHECK(zeros <= 27);
+}
+
+TEST_CASE("loader: each epoch is a permutation, batches are deterministic and resumable") {
+  fs::path d = cifar10_dir("loader", 9);  // 45 training images
+  Dataset tr = load_cifar(d.string(), false, true);
+  AugmentOptions o;
+  Loader a(tr, 8, true, o, 42), b(tr, 8, true, o, 42);
+  CHECK(a.batches_per_epoch() == 6);
+  std::multiset<int64_t> labels;
+  std::vector<Tensor> first;
+  a.start_epoch(2);
+  Tensor x, y;
+  double wait = -1;
+  int n = 0;
+  while (a.next(x, y, &wait)) {
+    first.push_back(x);
+    for (int64_t v : y.to_vector<int64_t>()) labels.insert(v);
+    n += x.size(0);
+    CHECK(wait >= 0);
+  }
+  CHECK(n == 45);
+  std::multiset<int64_t> want;
+  for (int64_t v : tr.labels.to_vector<int64_t>()) want.insert(v);
+  CHECK(labels == want);
+  b.start_epoch(2, 3);  // resume at batch 3
+  for (int k = 3; k < 6; ++k) {
+    REQUIRE(b.next(x, y));
+    CHECK(testing::mismatch(x, first[k], 0, 0).empty());
+  }
+  CHECK_FALSE(b.next(x, y));
+  a.start_epoch(3);
+  REQUIRE(a.next(x, y));
+  CHECK_FALSE(testing::mismatch(x, first[0], 0, 0).empty());  // a new epoch, a new order
+  Loader ev(tr, 10, false, o, 0);
+  ev.start_epoch(0);
+  REQUIRE(ev.next(x, y));
+  CHECK(y.to_vector<int64_t>()[1] == tr.labels.to_vector<int64_t>()[1]);  // eval keeps the order
+  CHECK_THROWS_WITH_AS(Loader(tr, 0, true, o, 0), Contains("batch_size must be positive"), Error);
+}
