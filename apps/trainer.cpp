@@ -138,6 +138,9 @@ EvalResult evaluate(Module& model, const Dataset& data, const AugmentOptions& no
 
 int train(const TrainConfig& cfg_in, bool resume) {
   TrainConfig cfg = cfg_in;
+  SCCONV_CHECK(resume || find_checkpoint(cfg.out).empty(),
+               "'" << cfg.out << "' already holds a run (" << find_checkpoint(cfg.out) << "); continue it with "
+                   << "--resume " << cfg.out << ", or train into another directory (--set out=DIR)");
   set_num_threads(static_cast<int>(cfg.threads));
   nlohmann::json cfg_json = cfg.to_json();
   Datasets data = load_datasets(cfg);
@@ -204,7 +207,6 @@ int train(const TrainConfig& cfg_in, bool resume) {
       ++st.global_step;
       run_images += double(x.size(0));
       if (st.global_step == stop_at_step().load()) stop_requested().store(true);
-      const double el = since(epoch_start);
       const bool last = st.step_in_epoch == steps;
       if (tty ? since(last_print) > 0.5 || last : (st.step_in_epoch % std::max<int64_t>(1, steps / 10) == 0 || last)) {
         last_print = Clock::now();
@@ -216,7 +218,6 @@ int train(const TrainConfig& cfg_in, bool resume) {
                      loss_sum / double(seen), 100.0 * double(correct) / double(seen), lr, ips, wait, hms(eta_epoch).c_str(),
                      hms(eta_run).c_str(), tty ? "   " : "\n");
         std::fflush(stderr);
-        (void)el;
       }
       if (stop_requested().load() && !last) {
         st.partial = {{"loss_sum", loss_sum}, {"correct", correct}, {"seen", seen}, {"wait", wait},

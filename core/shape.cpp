@@ -61,4 +61,12 @@ Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shap
   return out;
 }
 
+AroundDim around_dim(const Shape& s, int64_t dim) {
+  AroundDim a;
+  for (int64_t i = 0; i < dim; ++i) a.outer *= s[i];
+  a.n = s[dim];
+  for (size_t i = dim + 1; i < s.size(); ++i) a.inner *= s[i];
+  return a;
+}
+
 }  // namespace scconv

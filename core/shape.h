@@ -20,4 +20,11 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // Strides that read `shape` as if it had shape `target` (stride 0 on broadcast dims).
 Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shape& target);
 
+// A tensor seen as (outer, n, inner) around `dim`: element (o, k, i) is at (o * n + k) * inner + i
+// of a contiguous tensor. Softmax-like ops loop over it.
+struct AroundDim {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+AroundDim around_dim(const Shape& shape, int64_t dim);
+
 }  // namespace scconv

@@ -10,6 +10,8 @@ scripts/install-deps.sh
 scripts/get-cifar10.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build/release -j "$(nproc)" --target scconv_app > /dev/null
+# default: the quick recipe; a second invocation continues (or reports) the same run
 args=(--config quick)
+[[ -f runs/quick/checkpoint/state.json || -f runs/quick/checkpoint.old/state.json ]] && args=(--resume runs/quick)
 for a in "$@"; do [[ "$a" == "--config" || "$a" == "--resume" ]] && args=(); done
 exec build/release/scconv train "${args[@]}" "$@"

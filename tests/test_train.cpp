@@ -228,6 +228,15 @@ TEST_CASE("training config errors name the key") {
   j = base_config("scconv_cfg", 1);
   j["data"]["dir"] = "/nonexistent/cifar";
   CHECK_THROWS_WITH_AS(run(j), Contains("missing file '/nonexistent/cifar/data_batch_1.bin'"), Error);
+  {  // a new run never overwrites an existing one
+    fs::path busy = fs::temp_directory_path() / "scconv_busy";
+    fs::create_directories(busy / "checkpoint");
+    std::ofstream(busy / "checkpoint" / "state.json") << "{}";
+    std::ofstream(busy / "checkpoint" / "model.safetensors") << "";
+    j = base_config("scconv_busy", 1);
+    CHECK_THROWS_WITH_AS(train(parse_train_config(j), false), Contains("already holds a run"), Error);
+    fs::remove_all(busy);
+  }
   CHECK_THROWS_WITH_AS(cmd_train({"--resume", "/nonexistent/run"}), Contains("--resume: no checkpoint in '/nonexistent/run/checkpoint'"), Error);
   for (const char* preset : {"quick", "resnet20", "resnet20-scconv", "resnet56", "resnet56-scconv", "resnet50-cifar", "resnet50-cifar-scconv"})
     CHECK_NOTHROW(parse_train_config(load_train_preset(preset)));

@@ -1,13 +1,14 @@
 // core/cpu/cpu_backend.h: the fast CPU backend. It inherits every op from the reference
 // backend and overrides those with fast kernels:
-//   elementwise.cpp  copy/fill/axpy/scale, unary and binary ops (vectorised, multi-threaded)
+//   elementwise.cpp  copy/fill/axpy/scale, unary, binary, compare and where (vectorised,
+//                    multi-threaded)
 //   reduce.cpp       sum over dims
 //   dnnl.cpp         matmul and conv2d forward/backward through oneDNN (float32; float64 runs
 //                    the reference loops), primitives cached by shape
 //   norm.cpp         batch norm and group norm, forward and backward
 //   pool.cpp         max and average pooling, forward and backward
 //   softmax.cpp      softmax, log-softmax, cross-entropy, dropout mask
-// compare and where use the reference loops.
+// Every other op uses the reference loops.
 #pragma once
 #include "core/reference/reference_backend.h"
 
@@ -26,6 +27,8 @@ class CpuBackend : public ReferenceBackend {
   Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& grad_y,
                         double p0, double p1) override;
   Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) override;
+  Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) override;
+  Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) override;
 
   Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
 

@@ -180,4 +180,52 @@ Tensor CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   return y;
 }
 
+// ---- masks and where ------------------------------------------------------------------------
+
+Tensor CpuBackend::compare(CompareOp op, const Tensor& a, const Tensor& b) {
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), "compare");
+  Tensor m = Tensor::empty(shape, DType::U8);
+  StridedLoop<3> loop(shape, {m.strides(), broadcast_strides(a.shape(), a.strides(), shape),
+                              broadcast_strides(b.shape(), b.strides(), shape)});
+  SCCONV_DISPATCH_ALL(a.dtype(), "compare", [&] {
+    using T = scalar_t;
+    uint8_t* M = m.data<uint8_t>();
+    const T* A = static_cast<const T*>(a.raw_data());
+    const T* B = static_cast<const T*>(b.raw_data());
+    auto run = [&](auto f) {
+      loop.run([&](int64_t n, const auto& off, const auto& st) {
+        for (int64_t i = 0; i < n; ++i) M[off[0] + i] = f(A[off[1] + i * st[1]], B[off[2] + i * st[2]]) ? 1 : 0;
+      });
+    };
+    switch (op) {
+      case CompareOp::Gt: run([](T u, T v) { return u > v; }); break;
+      case CompareOp::Lt: run([](T u, T v) { return u < v; }); break;
+      case CompareOp::Ge: run([](T u, T v) { return u >= v; }); break;
+      case CompareOp::Le: run([](T u, T v) { return u <= v; }); break;
+      case CompareOp::Eq: run([](T u, T v) { return u == v; }); break;
+    }
+  });
+  return m;
+}
+
+Tensor CpuBackend::where(const Tensor& mask, const Tensor& a, const Tensor& b) {
+  Shape shape = broadcast_shapes(broadcast_shapes(mask.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor y = Tensor::empty(shape, a.dtype());
+  StridedLoop<4> loop(shape, {y.strides(), broadcast_strides(mask.shape(), mask.strides(), shape),
+                              broadcast_strides(a.shape(), a.strides(), shape),
+                              broadcast_strides(b.shape(), b.strides(), shape)});
+  SCCONV_DISPATCH_FLOAT(a.dtype(), "where", [&] {
+    using T = scalar_t;
+    T* Y = y.data<T>();
+    const uint8_t* M = mask.data<uint8_t>();
+    const T* A = a.data<T>();
+    const T* B = b.data<T>();
+    loop.run([&](int64_t n, const auto& off, const auto& st) {
+      for (int64_t i = 0; i < n; ++i)
+        Y[off[0] + i] = M[off[1] + i * st[1]] ? A[off[2] + i * st[2]] : B[off[3] + i * st[3]];
+    });
+  });
+  return y;
+}
+
 }  // namespace scconv

@@ -11,22 +11,9 @@
 
 namespace scconv {
 
-namespace {
-struct Around {
-  int64_t outer = 1, n = 1, inner = 1;
-};
-Around around(const Shape& s, int64_t dim) {
-  Around a;
-  for (int64_t i = 0; i < dim; ++i) a.outer *= s[i];
-  a.n = s[dim];
-  for (size_t i = dim + 1; i < s.size(); ++i) a.inner *= s[i];
-  return a;
-}
-}  // namespace
-
 Tensor CpuBackend::softmax(const Tensor& x_in, int64_t dim, bool log) {
   Tensor x = x_in.contiguous();
-  Around a = around(x.shape(), dim);
+  AroundDim a = around_dim(x.shape(), dim);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   SCCONV_DISPATCH_FLOAT(x.dtype(), "softmax", [&] {
     using T = scalar_t;
@@ -55,7 +42,7 @@ Tensor CpuBackend::softmax(const Tensor& x_in, int64_t dim, bool log) {
 Tensor CpuBackend::softmax_backward(const Tensor& y_in, const Tensor& grad_y_in, int64_t dim,
                                     bool log) {
   Tensor y = y_in.contiguous(), g = grad_y_in.contiguous();
-  Around a = around(y.shape(), dim);
+  AroundDim a = around_dim(y.shape(), dim);
   Tensor gx = Tensor::empty(y.shape(), y.dtype());
   SCCONV_DISPATCH_FLOAT(y.dtype(), "softmax_backward", [&] {
     using T = scalar_t;

@@ -12,22 +12,8 @@
 
 namespace scconv {
 
-namespace {
-// A tensor viewed as (outer, n, inner) around `dim`.
-struct Around {
-  int64_t outer = 1, n = 1, inner = 1;
-};
-Around around(const Shape& s, int64_t dim) {
-  Around a;
-  for (int64_t i = 0; i < dim; ++i) a.outer *= s[i];
-  a.n = s[dim];
-  for (size_t i = dim + 1; i < s.size(); ++i) a.inner *= s[i];
-  return a;
-}
-}  // namespace
-
 Tensor ReferenceBackend::softmax(const Tensor& x, int64_t dim, bool log) {
-  Around a = around(x.shape(), dim);
+  AroundDim a = around_dim(x.shape(), dim);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   SCCONV_DISPATCH_FLOAT(x.dtype(), "softmax", [&] {
     for (int64_t o = 0; o < a.outer; ++o)
@@ -49,7 +35,7 @@ Tensor ReferenceBackend::softmax(const Tensor& x, int64_t dim, bool log) {
 // log_softmax: grad_x = g - exp(y) * sum(g)
 Tensor ReferenceBackend::softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim,
                                           bool log) {
-  Around a = around(y.shape(), dim);
+  AroundDim a = around_dim(y.shape(), dim);
   Tensor gx = Tensor::empty(y.shape(), y.dtype());
   SCCONV_DISPATCH_FLOAT(y.dtype(), "softmax_backward", [&] {
     for (int64_t o = 0; o < a.outer; ++o)
