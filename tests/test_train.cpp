@@ -212,6 +212,27 @@ TEST_CASE("a failed checkpoint write leaves the previous checkpoint intact") {
   CHECK(find_checkpoint(out.string()) == (out / "checkpoint").string());
 }
 
+TEST_CASE("a validation split is held out and selects the best model") {
+  nlohmann::json j = base_config("scconv_val", 2);
+  j["data"]["val_split"] = 64;
+  REQUIRE(run(j) == 0);
+  fs::path out = j["out"].get<std::string>();
+  std::ifstream m(out / "metrics.jsonl");
+  std::string line;
+  std::getline(m, line);
+  nlohmann::json row = nlohmann::json::parse(line);
+  CHECK(row.contains("val_acc"));
+  CHECK(row.contains("val_loss"));
+  CHECK(row.contains("test_acc"));
+  nlohmann::json summary = config::read_json_file((out / "summary.json").string());
+  CHECK(summary["best_selected_on"] == "val");
+  Datasets d = load_datasets(parse_train_config(j));
+  CHECK(d.train.size() == 256);
+  CHECK(d.val.size() == 64);
+  j["data"]["val_split"] = 320;
+  CHECK_THROWS_WITH_AS(load_datasets(parse_train_config(j)), Contains("data.val_split 320 must be smaller than the 320"), Error);
+}
+
 TEST_CASE("training config errors name the key") {
   nlohmann::json j = base_config("scconv_cfg", 1);
   j["optim"]["momentom"] = 0.9;
