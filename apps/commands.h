@@ -12,5 +12,6 @@ int cmd_summary(const Args& args);
 int cmd_forward(const Args& args);
 int cmd_train(const Args& args);
 int cmd_eval(const Args& args);
+int cmd_bench(const Args& args);
 
 }  // namespace scconv::apps

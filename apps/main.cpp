@@ -23,6 +23,8 @@ const Command kCommands[] = {
      "per-layer table of a model: output shapes, parameters, MACs (the paper's \"FLOPs\")"},
     {"forward", scconv::apps::cmd_forward,
      "run a model on inputs from a safetensors file (and backward with --train); write outputs"},
+    {"bench", scconv::apps::cmd_bench,
+     "training and inference throughput, memory and time per op family, on synthetic data"},
 };
 
 int usage(std::ostream& os) {

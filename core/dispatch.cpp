@@ -1,6 +1,7 @@
 // core/dispatch.cpp: the single dispatch point from a device to its backend, and the
 // thread-local switch that routes CPU ops to the reference kernels.
 #include "core/cpu/cpu_backend.h"
+#include "core/profile.h"
 #include "core/reference/reference_backend.h"
 #if SCCONV_WITH_CUDA
 #include "core/cuda/cuda_backend.h"
@@ -25,13 +26,18 @@ Backend& cpu_backend() {
   return b;
 }
 
-Backend& backend_for(Device device) {
+static Backend& device_backend(Device device) {
   if (device == Device::CPU) return t_reference_mode ? reference_backend() : cpu_backend();
 #if SCCONV_WITH_CUDA
   return cuda_backend();
 #else
   throw Error("no backend for device cuda: this build has SCCONV_CUDA=OFF");
 #endif
+}
+
+Backend& backend_for(Device device) {
+  Backend& b = device_backend(device);
+  return profile::enabled() ? profile::profiling_backend(b) : b;
 }
 
 const char* unary_op_name(UnaryOp op) {

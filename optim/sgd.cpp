@@ -3,6 +3,7 @@
 
 #include "core/math/sgd.h"
 #include "core/parallel.h"
+#include "core/profile.h"
 
 namespace scconv {
 
@@ -18,6 +19,7 @@ SGD::SGD(std::vector<std::pair<std::string, Tensor>> named_params, const SGDOpti
 }
 
 void SGD::step(double lr) {
+  profile::Scope timed("optimizer");
   for (Slot& s : slots_) {
     Tensor g = s.param.grad();
     if (!g.defined()) continue;

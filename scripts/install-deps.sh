@@ -4,7 +4,8 @@
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --torch    also python3-torch (only for tools/: reference data, benchmarks)
 set -euo pipefail
-pkgs=(build-essential cmake libdnnl-dev nlohmann-json3-dev doctest-dev libstb-dev)
+# ocl-icd-opencl-dev: Debian's oneDNN CMake config requires OpenCL (a "Recommends" of libdnnl-dev).
+pkgs=(build-essential cmake libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev doctest-dev libstb-dev)
 if [[ "${1:-}" == "--torch" ]]; then pkgs+=(python3-torch python3-numpy); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,6 +4,7 @@
 // Run: ./build/tests/test_apps
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "apps/commands.h"
@@ -116,7 +117,41 @@ TEST_CASE("forward --train writes logits, loss, gradients and buffers matching a
   fs::remove_all(dir);
 }
 
+TEST_CASE("bench measures throughput, memory and the time of each op family") {
+  nlohmann::json r = nlohmann::json::parse(capture(
+      apps::cmd_bench, {"--model", "resnet20-scconv", "--batch", "4", "--threads", "1", "--seconds", "0", "--json"}));
+  CHECK(r["train_images_per_second"].get<double>() > 0);
+  CHECK(r["eval_images_per_second"].get<double>() > 0);
+  CHECK(r["peak_rss_bytes"].get<double>() > 1e6);
+  CHECK(r["macs_per_image"].get<int64_t>() == summary("resnet20-scconv")["macs"].get<int64_t>());
+  CHECK(r["peak_flops_per_second"].get<double>() > 1e8);
+  CHECK(r["train_peak_fraction"].get<double>() > 0);
+  double share = 0;
+  std::set<std::string> families;
+  for (auto& f : r["train_time_by_family"]) {
+    share += f["share"].get<double>();
+    families.insert(f["family"].get<std::string>());
+  }
+  CHECK(share == doctest::Approx(1.0).epsilon(0.02));
+  CHECK(families.count("conv"));
+  CHECK(families.count("optimizer"));
+  // the table runs each row in a child process of the real binary
+  FILE* f = popen((std::string(SCCONV_BINARY) + " bench --models resnet20 --threads 1 --batch 2 --seconds 0 --json").c_str(), "r");
+  REQUIRE(f);
+  std::string out;
+  char buf[4096];
+  for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, k);
+  CHECK(pclose(f) == 0);
+  nlohmann::json table = nlohmann::json::parse(out);
+  REQUIRE(table.size() == 1);
+  CHECK(table[0]["model"] == "resnet20");
+  CHECK(table[0]["threads"] == 1);
+  CHECK(table[0]["train_images_per_second"].get<double>() > 0);
+}
+
 TEST_CASE("command errors name the option, file or key") {
+  CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--batch", "0"}), Contains("option --batch: must be at least 1"), Error);
+  CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--seconds", "soon"}), Contains("option --seconds: expected a non-negative number"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_summary, {"--model", "resnet20", "--bogus"}), Contains("unknown option '--bogus'"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_summary, {"--model", "nope"}), Contains("--model: no preset 'nope'"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_summary, {}), Contains("give exactly one of --model-config FILE or --model PRESET"), Error);

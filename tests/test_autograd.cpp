@@ -2,6 +2,9 @@
 // no-grad mode, freeing and retaining the graph, the in-place (version counter) check, and
 // very deep graphs (the walk is iterative).
 // Run: ./build/tests/test_autograd
+#include <map>
+
+#include "core/profile.h"
 #include "core/storage.h"
 #include "test_util.h"
 
@@ -92,4 +95,26 @@ TEST_CASE("activations are released when the graph is") {
     autograd::backward(loss);
   }
   CHECK(cpu_bytes_in_use() == before);
+}
+
+TEST_CASE("the profiler times kernels by family only while it is on") {
+  Tensor x = Generator(1).normal({2, 3, 8, 8}), w = Generator(2).normal({4, 3, 3, 3});
+  profile::reset();
+  conv2d(x, w, Tensor(), {1, 1}, {1, 1});  // off: not counted
+  CHECK(profile::totals().empty());
+  profile::set_enabled(true);
+  Tensor y = relu(conv2d(x, w, Tensor(), {1, 1}, {1, 1}));
+  { profile::Scope s("optimizer"); }
+  profile::set_enabled(false);
+  std::map<std::string, int64_t> calls;
+  for (auto& f : profile::totals()) {
+    calls[f.family] = f.calls;
+    CHECK(f.seconds >= 0);
+  }
+  CHECK(calls["conv"] == 1);
+  CHECK(calls["elementwise"] == 1);
+  CHECK(calls["optimizer"] == 1);
+  // the decorator returns what the kernels return
+  CHECK_CLOSE(y, relu(conv2d(x, w, Tensor(), {1, 1}, {1, 1})), 0, 0, "profiled vs plain");
+  profile::reset();
 }

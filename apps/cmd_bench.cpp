@@ -1,0 +1,246 @@
+// apps/cmd_bench.cpp: `scconv bench`: training-step and inference throughput of a model on
+// synthetic data (the loader is not measured), peak resident memory, where the time of a step
+// goes by op family, and the achieved FLOP/s as a share of this CPU's measured float32 peak.
+//   scconv bench --model resnet20-scconv [--batch 128] [--threads 2] [--seconds 5] [--json]
+//   scconv bench                       the whole table: six models at 1 and 2 threads
+// A training step is what `scconv train` runs: forward, cross-entropy, backward, SGD (momentum
+// 0.9, weight decay 5e-4). Each table row runs in its own process, so that its peak memory is
+// its own. tools/bench_vs_torch.py runs the same steps in PyTorch and prints ratios; the
+// numbers and how to reproduce them are in docs/performance.md.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "apps/model_args.h"
+#include "apps/peak_flops.h"
+#include "core/parallel.h"
+#include "core/profile.h"
+#include "layers/summary.h"
+#include "models/resnet.h"
+#include "optim/sgd.h"
+
+namespace scconv::apps {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+const char* kTableModels[] = {"resnet20", "resnet20-scconv", "resnet56", "resnet56-scconv",
+                              "resnet50-cifar", "resnet50-cifar-scconv"};
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Runs `step` (after `warmup` untimed calls) until `seconds` have passed and at least
+// `min_steps` ran; returns the seconds per step.
+template <class F>
+double time_steps(F step, int warmup, int min_steps, double seconds, int64_t* count) {
+  for (int i = 0; i < warmup; ++i) step();
+  auto t0 = Clock::now();
+  int64_t n = 0;
+  while (n < min_steps || since(t0) < seconds) {
+    step();
+    ++n;
+  }
+  *count = n;
+  return since(t0) / double(n);
+}
+
+int64_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return int64_t(u.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+// One model at one thread count.
+json bench_one(const json& model_json, const std::string& label, int64_t batch, int threads,
+               double seconds) {
+  set_num_threads(threads);
+  ModelConfig cfg = parse_model_config(model_json, label);
+  const int64_t hw = cfg.imagenet_stem ? 224 : 32;
+  Generator g(0);
+  auto model = build_model(cfg, g);
+  int64_t macs = 0;  // per image, of one forward pass
+  {
+    SummaryRecorder rec;
+    autograd::NoGradGuard ng;
+    model->eval();
+    (*model)(Tensor::zeros({1, 3, hw, hw}));
+    for (auto& r : rec.rows) macs += r.macs;
+  }
+  SGD sgd(model->named_parameters(), SGDOptions{});  // lr 0.05, momentum 0.9, weight decay 5e-4
+  Tensor x = Generator(1).normal({batch, 3, hw, hw});
+  std::vector<int64_t> labels(batch);
+  for (int64_t i = 0; i < batch; ++i) labels[i] = i % cfg.num_classes;
+  Tensor y = Tensor::from_vector(labels, {batch});
+
+  // ---- training steps ----
+  model->train();
+  auto train_step = [&] {
+    Tensor loss = cross_entropy((*model)(x), y);
+    sgd.zero_grad();
+    autograd::backward(loss);
+    sgd.step(0.05);
+  };
+  int64_t train_steps = 0;
+  const double step_s = time_steps(train_step, 2, 3, seconds, &train_steps);
+  // A few more steps with the profiler on: the share of each op family.
+  profile::reset();
+  profile::set_enabled(true);
+  const int prof_steps = 2;
+  auto tp = Clock::now();
+  for (int i = 0; i < prof_steps; ++i) train_step();
+  const double prof_s = since(tp) / prof_steps;
+  profile::set_enabled(false);
+  json families = json::array();
+  double accounted = 0;
+  for (const profile::FamilyTime& f : profile::totals()) {
+    const double s = f.seconds / prof_steps;
+    accounted += s;
+    families.push_back({{"family", f.family}, {"ms_per_step", 1e3 * s}, {"share", s / prof_s},
+                        {"calls_per_step", f.calls / prof_steps}});
+  }
+  families.push_back({{"family", "other (autograd, allocation, framework)"},
+                      {"ms_per_step", 1e3 * std::max(0.0, prof_s - accounted)},
+                      {"share", std::max(0.0, prof_s - accounted) / prof_s}, {"calls_per_step", 0}});
+
+  // ---- inference ----
+  model->eval();
+  int64_t eval_steps = 0;
+  double eval_s;
+  {
+    autograd::NoGradGuard ng;
+    eval_s = time_steps([&] { (*model)(x); }, 2, 3, seconds, &eval_steps);
+  }
+  const PeakFlops peak = measure_peak_flops(threads);
+  // FLOPs: forward 2 per MAC; a training step also runs the backward of every conv and linear
+  // layer for its input and its weights: 6 per MAC (the usual convention).
+  const double train_flops = 6.0 * double(macs) * double(batch) / step_s;
+  const double eval_flops = 2.0 * double(macs) * double(batch) / eval_s;
+  return json{{"model", label}, {"batch", batch}, {"threads", threads}, {"image_size", hw},
+              {"macs_per_image", macs}, {"params", model->num_parameters()},
+              {"train_images_per_second", double(batch) / step_s},
+              {"train_step_ms", 1e3 * step_s}, {"train_steps_timed", train_steps},
+              {"eval_images_per_second", double(batch) / eval_s},
+              {"eval_batch_ms", 1e3 * eval_s}, {"eval_batches_timed", eval_steps},
+              {"peak_rss_bytes", peak_rss_bytes()},
+              {"peak_flops_per_second", peak.flops_per_second}, {"peak_isa", peak.isa},
+              {"train_flops_per_second", train_flops},
+              {"train_peak_fraction", train_flops / peak.flops_per_second},
+              {"eval_flops_per_second", eval_flops},
+              {"eval_peak_fraction", eval_flops / peak.flops_per_second},
+              {"train_time_by_family", families}};
+}
+
+void print_one(const json& r) {
+  std::printf("%s, batch %lld, %d thread(s), %lldx%lld images\n", r["model"].get<std::string>().c_str(),
+              (long long)r["batch"], r["threads"].get<int>(), (long long)r["image_size"],
+              (long long)r["image_size"]);
+  std::printf("  train: %8.1f images/s  (%.1f ms/step, %.1f%% of the %.0f GFLOP/s %s peak)\n",
+              r["train_images_per_second"].get<double>(), r["train_step_ms"].get<double>(),
+              100 * r["train_peak_fraction"].get<double>(), r["peak_flops_per_second"].get<double>() / 1e9,
+              r["peak_isa"].get<std::string>().c_str());
+  std::printf("  eval:  %8.1f images/s  (%.1f ms/batch, %.1f%% of peak)\n",
+              r["eval_images_per_second"].get<double>(), r["eval_batch_ms"].get<double>(),
+              100 * r["eval_peak_fraction"].get<double>());
+  std::printf("  peak resident memory: %.0f MiB\n  a training step by op family:\n",
+              r["peak_rss_bytes"].get<double>() / (1 << 20));
+  for (auto& f : r["train_time_by_family"])
+    std::printf("    %-42s %8.2f ms %5.1f%%\n", f["family"].get<std::string>().c_str(),
+                f["ms_per_step"].get<double>(), 100 * f["share"].get<double>());
+}
+
+// The table: each (model, threads) in a child process (`scconv bench --model ... --json`).
+int bench_table(const std::vector<std::string>& models, const std::vector<int>& thread_counts,
+                int64_t batch, double seconds, bool as_json) {
+  // popen runs a shell, whose /proc/self/exe is the shell: resolve ours here.
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  SCCONV_CHECK(!ec, "bench: cannot find this executable (/proc/self/exe): " << ec.message());
+  json rows = json::array();
+  if (!as_json)
+    std::printf("%-24s %7s %12s %12s %10s %10s %10s\n", "model", "threads", "train img/s",
+                "eval img/s", "peak MiB", "train %pk", "eval %pk");
+  for (const std::string& m : models) {
+    for (int t : thread_counts) {
+      std::string cmd = "'" + self + "' bench --json --model '" + m + "' --threads " +
+                        std::to_string(t) + " --batch " + std::to_string(batch) + " --seconds " +
+                        std::to_string(seconds);
+      FILE* f = popen(cmd.c_str(), "r");
+      SCCONV_CHECK(f, "bench: could not start '" << cmd << "'");
+      std::string out;
+      char buf[4096];
+      size_t k;
+      while ((k = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, k);
+      const int rc = pclose(f);
+      SCCONV_CHECK(rc == 0 && !out.empty(), "bench: '" << cmd << "' failed (status " << rc << ")");
+      json r = json::parse(out);
+      rows.push_back(r);
+      if (!as_json) {
+        std::printf("%-24s %7d %12.1f %12.1f %10.0f %9.1f%% %9.1f%%\n", m.c_str(), t,
+                    r["train_images_per_second"].get<double>(), r["eval_images_per_second"].get<double>(),
+                    r["peak_rss_bytes"].get<double>() / (1 << 20), 100 * r["train_peak_fraction"].get<double>(),
+                    100 * r["eval_peak_fraction"].get<double>());
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (as_json) std::cout << rows.dump(2) << "\n";
+  return 0;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t c = s.find(',', start);
+    std::string item = s.substr(start, c == std::string::npos ? std::string::npos : c - start);
+    if (!item.empty()) out.push_back(item);
+    if (c == std::string::npos) break;
+    start = c + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_bench(const Args& args) {
+  ArgParser p("bench", "training and inference throughput, memory and time by op family (synthetic data)");
+  declare_model_options(p);
+  p.option("--batch", "batch size (default 128)");
+  p.option("--threads", "threads (default: the table runs 1 and 2; one model runs all cores)");
+  p.option("--seconds", "minimum seconds timed per phase (default 5)");
+  p.option("--models", "the table's models, comma-separated presets (default: the six of issue 5)");
+  p.option("--json", "print JSON (one object per model)", false);
+  if (!p.parse(args)) return 0;
+  const int64_t batch = p.get_int("--batch", 128);
+  SCCONV_CHECK(batch >= 1, "option --batch: must be at least 1, got " << batch);
+  const int64_t threads = p.get_int("--threads", 0);
+  SCCONV_CHECK(threads >= 0 && threads <= 1024, "option --threads: must be in [1, 1024], got " << threads);
+  double seconds = 5;
+  if (p.has("--seconds")) {
+    try {
+      seconds = std::stod(p.get("--seconds"));
+    } catch (...) {
+      seconds = -1;
+    }
+    SCCONV_CHECK(seconds >= 0, "option --seconds: expected a non-negative number, got '" << p.get("--seconds") << "'");
+  }
+  if (!p.has("--model") && !p.has("--model-config")) {
+    std::vector<std::string> models = p.has("--models") ? split_list(p.get("--models"))
+                                                        : std::vector<std::string>(std::begin(kTableModels), std::end(kTableModels));
+    std::vector<int> tc = threads ? std::vector<int>{int(threads)} : std::vector<int>{1, 2};
+    return bench_table(models, tc, batch, seconds, p.has("--json"));
+  }
+  const std::string label = p.get("--model", p.get("--model-config"));
+  json r = bench_one(model_json_from(p), label, batch, threads ? int(threads) : std::max(1, int(std::thread::hardware_concurrency())), seconds);
+  if (p.has("--json")) std::cout << r.dump() << "\n";
+  else print_one(r);
+  return 0;
+}
+
+}  // namespace scconv::apps
