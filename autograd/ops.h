@@ -4,7 +4,7 @@
 //   ops_elementwise.cpp  add sub mul div neg relu sigmoid exp log sqrt pow clamp where compare
 //   ops_reduce.cpp       sum mean global_avg_pool2d max_pool2d avg_pool2d
 //   ops_linalg.cpp       matmul linear conv2d
-//   ops_norm.cpp         batch_norm group_norm group_norm_seed
+//   ops_norm.cpp         batch_norm group_norm group_norm_seed sru
 //   ops_shape.cpp        reshape flatten slice split cat subsample2d pad_channels
 //   ops_loss.cpp         softmax log_softmax cross_entropy dropout
 #pragma once
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "autograd/node.h"
+#include "core/backend.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 
@@ -85,6 +86,13 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Te
 // The seeds' GroupBatchnorm2d: (x - mean) / (unbiased std + eps).
 Tensor group_norm_seed(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
                        double eps = 1e-10);
+
+// The fused SRU (SCConv's spatial reconstruction unit; layers/sru.cpp shows the same steps as
+// separate ops): group norm with gamma, beta (C elements each), R = sigmoid(GN(x) * w) with the
+// channel weights w (C), the gate and the cross reconstruction, in two passes over x forward
+// and backward. x (N,C,H,W) with C even -> (N,C,H,W).
+Tensor sru(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& w,
+           const SRUParams& p);
 
 // ---- shape ---------------------------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1

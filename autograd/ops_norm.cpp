@@ -1,5 +1,6 @@
-// autograd/ops_norm.cpp: batch_norm, group_norm (PyTorch) and group_norm_seed (the seeds'
-// GroupBatchnorm2d). Kernels and formulas: core/*/norm.cpp, core/math/norm.h.
+// autograd/ops_norm.cpp: batch_norm, group_norm (PyTorch), group_norm_seed (the seeds'
+// GroupBatchnorm2d) and the fused SRU, whose first step is a group norm. Kernels and formulas:
+// core/*/norm.cpp, core/*/sru.cpp, core/math/norm.h, core/math/sru.h.
 #include <cmath>
 
 #include "autograd/ops.h"
@@ -109,6 +110,35 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Te
 Tensor group_norm_seed(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,
                        double eps) {
   return group_norm_impl(x, groups, gamma, beta, eps, GroupNormKind::Seed, "group_norm_seed");
+}
+
+Tensor sru(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& w,
+           const SRUParams& p) {
+  const char* op = "sru";
+  check_float(x, op, "input");
+  SCCONV_CHECK(x.dim() == 4 && x.size(1) % 2 == 0,
+               op << ": input must be (N, C, H, W) with an even C (the cross reconstruction "
+                  << "swaps channel halves), got " << x.str());
+  const int64_t C = x.size(1);
+  SCCONV_CHECK(p.groups >= 1 && C % p.groups == 0,
+               op << ": groups=" << p.groups << " must divide the " << C << " channels of input " << x.str());
+  SCCONV_CHECK(p.gate >= 0 && p.gate <= 2, op << ": unknown gate " << p.gate);
+  if (p.gn == GroupNormKind::Seed)
+    SCCONV_CHECK(C / p.groups * x.size(2) * x.size(3) > 1,
+                 op << ": the unbiased std needs more than one value per group, got input " << x.str());
+  SCCONV_CHECK(gamma.defined() && beta.defined() && w.defined(), op << ": gamma, beta and w are required");
+  Tensor g = affine_or(gamma, C, 1.0, x, op, "gamma");
+  Tensor b = affine_or(beta, C, 0.0, x, op, "beta");
+  Tensor wv = affine_or(w, C, 1.0, x, op, "w");
+  Tensor mean, rstd;
+  Tensor y = backend_for(x).sru_forward(x, g, b, wv, p, mean, rstd);
+  if (!autograd::needs_grad({&x, &gamma, &beta, &w})) return y;
+  SavedTensor sx(x, op), sg(g, op), sb(b, op), sw(wv, op);
+  Shape gs = gamma.shape(), bs = beta.shape(), ws = w.shape();
+  return autograd::record(op, y, {&x, &gamma, &beta, &w}, [=](const Tensor& gy) {
+    SRUGrads gr = backend_for(gy).sru_backward(gy, sx.get(), sg.get(), sb.get(), sw.get(), p, mean, rstd);
+    return std::vector<Tensor>{gr.grad_x, gr.grad_gamma.view(gs), gr.grad_beta.view(bs), gr.grad_w.view(ws)};
+  });
 }
 
 }  // namespace scconv

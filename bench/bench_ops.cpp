@@ -77,6 +77,11 @@ int main(int argc, char** argv) {
       {"batch_norm_train", {act, {16}, {16}},
        [](const V& x) { return batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), true); }},
       {"group_norm_g4", {act, {16}, {16}}, [](const V& x) { return group_norm(x[0], 4, x[1], x[2]); }},
+      {"sru_fused", {act, {16}, {16}, {16}},
+       [](const V& x) {
+         SRUParams p;  // ResNet-20's first stage: 16 groups of one channel, soft gate
+         return sru(x[0], x[1], x[2], x[3], p);
+       }},
       {"relu", {act}, [](const V& x) { return relu(x[0]); }},
       {"sigmoid", {act}, [](const V& x) { return sigmoid(x[0]); }},
       {"add", {act, act}, [](const V& x) { return add(x[0], x[1]); }},

@@ -41,6 +41,17 @@ struct BatchNormGrads { Tensor grad_x, grad_gamma, grad_beta; };  // (N,C,H,W), 
 struct GroupNormGrads { Tensor grad_x, grad_gamma, grad_beta; };
 enum class GroupNormKind : uint8_t { Torch, Seed };  // see core/math/norm.h
 
+// The fused SRU (spec "SRU"; layers/sru.cpp shows the same steps as separate ops):
+//   G = GN(x; gamma, beta), R = sigmoid(G * w), W1, W2 = gate(R), out[c] = W1 x[c] + W2 x[c'].
+// w (C) = gamma / sum(gamma) or softmax(gamma) is computed by the caller.
+struct SRUParams {
+  int64_t groups = 16;
+  double eps = 1e-5, threshold = 0.5;
+  GroupNormKind gn = GroupNormKind::Torch;
+  int gate = 0;  // math::SRUGate (core/math/sru.h)
+};
+struct SRUGrads { Tensor grad_x, grad_gamma, grad_beta, grad_w; };  // (N,C,H,W), (C) x 3
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -95,6 +106,13 @@ class Backend {
                                              const Tensor& gamma, int64_t groups, double eps,
                                              GroupNormKind kind, const Tensor& mean,
                                              const Tensor& rstd) = 0;
+
+  // ---- fused SRU: x (N,C,H,W); gamma, beta, w (C). Writes the GN statistics mean, rstd (N,G) ----
+  virtual Tensor sru_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             const Tensor& w, const SRUParams& p, Tensor& mean, Tensor& rstd) = 0;
+  virtual SRUGrads sru_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                const Tensor& beta, const Tensor& w, const SRUParams& p,
+                                const Tensor& mean, const Tensor& rstd) = 0;
 
   // ---- pooling (x (N,C,H,W)); max pooling writes int64 argmax indices into each H*W plane ----
   virtual Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) = 0;

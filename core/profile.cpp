@@ -136,6 +136,17 @@ class ProfilingBackend : public Backend {
     Scope p("group_norm");
     return in_.group_norm_backward(gy, x, g, groups, eps, k, mean, rstd);
   }
+  Tensor sru_forward(const Tensor& x, const Tensor& g, const Tensor& b, const Tensor& w,
+                     const SRUParams& sp, Tensor& mean, Tensor& rstd) override {
+    Scope p("sru");
+    return in_.sru_forward(x, g, b, w, sp, mean, rstd);
+  }
+  SRUGrads sru_backward(const Tensor& gy, const Tensor& x, const Tensor& g, const Tensor& b,
+                        const Tensor& w, const SRUParams& sp, const Tensor& mean,
+                        const Tensor& rstd) override {
+    Scope p("sru");
+    return in_.sru_backward(gy, x, g, b, w, sp, mean, rstd);
+  }
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& c, Tensor& idx) override {
     Scope p("pool");
     return in_.max_pool2d(x, c, idx);

@@ -54,12 +54,18 @@ struct SCConvOptions {
 class SRU : public Module {
  public:
   SRU(int64_t channels, const SRUOptions& o, Generator& g);
+  // The fused kernel (autograd sru()): what training and inference run.
   Tensor forward(const Tensor& x) override;
+  // The same SRU step by step, one op each (the spec's steps; docs/scconv.md walks through it).
+  // Tests check the fused kernel against it.
+  Tensor forward_unfused(const Tensor& x);
   std::string type() const override { return "SRU"; }
   std::shared_ptr<Module> gn;
   Tensor gamma() const;  // the GN scale, (C)
+  Tensor beta() const;   // the GN shift, (C)
 
  private:
+  Tensor channel_weights();  // w = gamma / sum(gamma) or softmax(gamma), (C)
   int64_t c_;
   SRUOptions o_;
 };

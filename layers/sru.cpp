@@ -5,9 +5,13 @@
 //   4. W1, W2 = gate(R, t)                     informative / less informative weights
 //      X1 = W1 * x, X2 = W2 * x                applied to the raw input x
 //   5. out = cat(X11 + X22, X12 + X21)         cross reconstruction of the channel halves
+// forward_unfused() runs these steps as separate ops (read it to learn the SRU); forward() runs
+// them in one fused kernel (autograd sru(), core/cpu/sru.cpp): two passes over x instead of
+// about twenty, nothing stored for backward but x. Tests check that both agree.
 #include <cmath>
 
 #include "layers/scconv.h"
+#include "layers/summary.h"
 
 namespace scconv {
 
@@ -30,12 +34,31 @@ Tensor SRU::gamma() const {
   return reshape(std::static_pointer_cast<SeedGroupNorm>(gn)->gamma, {c_});
 }
 
+Tensor SRU::beta() const {
+  if (o_.gn == GNKind::Torch) return std::static_pointer_cast<GroupNorm>(gn)->bias;
+  return reshape(std::static_pointer_cast<SeedGroupNorm>(gn)->beta, {c_});
+}
+
 Tensor SRU::forward(const Tensor& x) {
   SCCONV_CHECK(x.dim() == 4 && x.size(1) == c_,
                describe(*this) << ": expected (N, " << c_ << ", H, W), got " << x.str());
-  // 1. group norm
-  Tensor G = (*gn)(x);  // (N, C, H, W)
-  // 2. channel weights from the GN scale
+  // `scconv summary` lists every module call: there the SRU runs step by step (the same values),
+  // so that its group norm shows as a row of its own.
+  if (SummaryRecorder::active()) return forward_unfused(x);
+  SRUParams p;
+  p.groups = o_.groups;
+  p.threshold = o_.threshold;
+  p.gate = static_cast<int>(o_.gate);  // SRUGate and math::SRUGate list the gates in one order
+  if (o_.gn == GNKind::Torch) {
+    p.eps = std::static_pointer_cast<GroupNorm>(gn)->eps;
+  } else {
+    p.eps = std::static_pointer_cast<SeedGroupNorm>(gn)->eps;
+    p.gn = GroupNormKind::Seed;
+  }
+  return sru(x, gamma(), beta(), channel_weights(), p);
+}
+
+Tensor SRU::channel_weights() {
   Tensor gam = gamma();  // (C)
   Tensor w;              // (C)
   if (o_.gamma_norm == GammaNorm::Sum) {
@@ -50,6 +73,16 @@ Tensor SRU::forward(const Tensor& x) {
   } else {
     w = softmax(gam, 0);
   }
+  return w;
+}
+
+Tensor SRU::forward_unfused(const Tensor& x) {
+  SCCONV_CHECK(x.dim() == 4 && x.size(1) == c_,
+               describe(*this) << ": expected (N, " << c_ << ", H, W), got " << x.str());
+  // 1. group norm
+  Tensor G = (*gn)(x);  // (N, C, H, W)
+  // 2. channel weights from the GN scale
+  Tensor w = channel_weights();  // (C)
   // 3. importance R in (0, 1)
   Tensor R = sigmoid(mul(G, reshape(w, {1, c_, 1, 1})));  // (N, C, H, W)
   // 4. gate

@@ -34,6 +34,19 @@ inline Tensor case_running(int64_t c, bool var, DType dt) {
   return Tensor::from_vector(v, {c}).to(dt);
 }
 
+// The fused SRU's parameters for a case (gate: 0 soft, 1 hard, 2 hard_reweighted).
+inline SRUParams sru_case(int64_t groups, int gate, bool seed_gn, double threshold = 0.5) {
+  SRUParams p;
+  p.groups = groups;
+  p.gate = gate;
+  p.threshold = threshold;
+  if (seed_gn) {
+    p.gn = GroupNormKind::Seed;
+    p.eps = 1e-10;
+  }
+  return p;
+}
+
 inline const std::vector<OpCase>& op_cases() {
   using V = std::vector<Tensor>;
   static const std::vector<OpCase> cases = {
@@ -102,6 +115,13 @@ inline const std::vector<OpCase>& op_cases() {
        [](const V& x) { return group_norm(x[0], 1, x[1], x[2]); }},
       {"group_norm_seed_g2", {{2, 4, 3, 3}, {4, 1, 1}, {4, 1, 1}},
        [](const V& x) { return group_norm_seed(x[0], 2, x[1], x[2]); }},
+      // the fused SRU: x, gamma, beta, channel weights w
+      {"sru_soft", {{2, 4, 3, 3}, {4}, {4}, {4}},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(2, 0, false)); }},
+      {"sru_hard_seed_gn", {{2, 4, 3, 3}, {4}, {4}, {4}},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(2, 1, true)); }},
+      {"sru_reweighted_g4", {{1, 4, 3, 5}, {4}, {4}, {4}},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 2, false, 0.4)); }},
       // shape
       {"slice_channels", {{2, 5, 3, 3}}, [](const V& x) { return slice(x[0], 1, 1, 4); }},
       {"split_cat_swap", {{2, 5, 3, 3}},

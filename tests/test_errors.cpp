@@ -23,6 +23,17 @@ TEST_CASE("shape mismatches name the op and both shapes") {
                        Contains("batch_norm: weight float32(4,) must have 3 elements"), Error);
   CHECK_THROWS_WITH_AS(group_norm(Tensor::ones({2, 6, 4, 4}), 4, Tensor(), Tensor()),
                        Contains("group_norm: groups=4 must divide the 6 channels"), Error);
+  SRUParams sp;
+  sp.groups = 2;
+  Tensor c4 = Tensor::ones({4});
+  CHECK_THROWS_WITH_AS(sru(x, Tensor::ones({3}), Tensor::ones({3}), Tensor::ones({3}), sp),
+                       Contains("sru: input must be (N, C, H, W) with an even C (the cross reconstruction swaps channel halves), got float32(1, 3, 8, 8)"), Error);
+  sp.groups = 3;
+  CHECK_THROWS_WITH_AS(sru(Tensor::ones({1, 4, 2, 2}), c4, c4, c4, sp),
+                       Contains("sru: groups=3 must divide the 4 channels of input float32(1, 4, 2, 2)"), Error);
+  sp.groups = 2;
+  CHECK_THROWS_WITH_AS(sru(Tensor::ones({1, 4, 2, 2}), c4, c4, Tensor::ones({5}), sp),
+                       Contains("sru: w float32(5,) must have 4 elements"), Error);
   CHECK_THROWS_WITH_AS(cat({Tensor::ones({1, 2, 3, 3}), Tensor::ones({1, 2, 4, 3})}, 1),
                        Contains("cat: tensor 1 float32(1, 2, 4, 3) does not match"), Error);
   CHECK_THROWS_WITH_AS(split(x, {1, 1}, 1), Contains("split: sizes add up to 2 but dim 1"), Error);

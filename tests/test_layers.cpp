@@ -152,6 +152,38 @@ TEST_CASE("gradcheck: SRU variants (float64, input and GN parameters)") {
       }
 }
 
+TEST_CASE("the fused SRU equals the SRU step by step, every option, float64 and float32") {
+  Generator g(0);
+  for (const char* gate : {"soft", "hard", "hard_reweighted"})
+    for (const char* norm : {"sum", "softmax"})
+      for (const char* gn : {"torch", "seed"})
+        for (DType dt : {DType::F64, DType::F32}) {
+          const std::string what = std::string("sru_") + gate + "_" + norm + "_" + gn;
+          CAPTURE(what);
+          CAPTURE(dtype_name(dt));
+          SRU m(16, opts({{"sru", {{"groups", 4}, {"gate", gate}, {"gamma_norm", norm}, {"gn", gn}}}}).sru, g);
+          m.to(dt);
+          hash_init(m, what + "/");
+          Tensor x0 = hash_uniform(what + "/x", {3, 16, 7, 6}, -1, 1, dt);
+          Tensor proj = hash_uniform(what + "/proj", {3, 16, 7, 6}, -1, 1, dt);
+          std::vector<Tensor> results[2];  // fused, unfused: output, grad x, grads of parameters
+          for (int unfused = 0; unfused < 2; ++unfused) {
+            Tensor x = x0.clone().set_requires_grad(true);
+            m.zero_grad();
+            Tensor y = unfused ? m.forward_unfused(x) : m.forward(x);
+            autograd::backward(sum(mul(y, proj)));
+            results[unfused] = {y.detach(), x.grad()};
+            for (auto& [n, p] : m.named_parameters())
+              results[unfused].push_back(p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), dt));
+          }
+          // float32: the fast kernel's exp has a relative error below 2e-7
+          const double tol = dt == DType::F64 ? 1e-10 : 2e-4;
+          for (size_t k = 0; k < results[0].size(); ++k)
+            CHECK_CLOSE(results[0][k], results[1][k], tol, tol * std::max(1.0, max_abs(results[1][k])),
+                        what << " tensor " << k << " (output, grad x, grad of each parameter)");
+        }
+}
+
 TEST_CASE("gradcheck: CRU variants (float64, input and every conv parameter)") {
   Generator g(0);
   for (const char* fuse : {"branch_softmax", "channel_softmax", "split_conv"}) {

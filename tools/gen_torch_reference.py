@@ -42,6 +42,26 @@ def split_cat_swap(x):
     return torch.cat([b, a], dim=1)
 
 
+def sru_op(x, gamma, beta, w, groups, gate, gn="torch", t=0.5):
+    """The fused SRU op of autograd/ops.h: the channel weights w are an input."""
+    if gn == "torch":
+        g = F.group_norm(x, groups, gamma, beta, eps=1e-5)
+    else:
+        g = seed_gn(x, groups, gamma.view(-1, 1, 1), beta.view(-1, 1, 1))
+    r = torch.sigmoid(g * w.view(1, -1, 1, 1))
+    info = r > t
+    one, zero = torch.ones_like(r), torch.zeros_like(r)
+    if gate == "soft":
+        w1, w2 = torch.where(info, one, r), torch.where(info, zero, r)
+    elif gate == "hard":
+        w1, w2 = info.to(x.dtype), (~info).to(x.dtype)
+    else:
+        w1, w2 = torch.where(info, r, zero), torch.where(info, zero, r)
+    x1, x2 = w1 * x, w2 * x
+    h = x.shape[1] // 2
+    return torch.cat([x1[:, :h] + x2[:, h:], x1[:, h:] + x2[:, :h]], dim=1)
+
+
 AUX = {}
 
 
@@ -119,6 +139,11 @@ CASES = {
     "cross_entropy": ([(5, 4)], lambda x: F.cross_entropy(x, labels(5, 4)), False),
     "cross_entropy_smooth": ([(6, 3)],
                              lambda x: F.cross_entropy(x, labels(6, 3), label_smoothing=0.1), False),
+    "sru_soft": ([(2, 4, 3, 3), (4,), (4,), (4,)], lambda x, g, b, w: sru_op(x, g, b, w, 2, "soft"), False),
+    "sru_hard_seed_gn": ([(2, 4, 3, 3), (4,), (4,), (4,)],
+                         lambda x, g, b, w: sru_op(x, g, b, w, 2, "hard", "seed"), False),
+    "sru_reweighted_g4": ([(1, 4, 3, 5), (4,), (4,), (4,)],
+                          lambda x, g, b, w: sru_op(x, g, b, w, 4, "hard_reweighted", t=0.4), False),
 }
 
 
@@ -154,7 +179,9 @@ def main():
         (y * proj.double()).sum().backward()
         for k, t in enumerate(ins32):
             out[f"{name}.in{k}"] = t
-            out[f"{name}.grad{k}"] = ins[k].grad.float()
+            # an input the output does not depend on (e.g. w under the hard gate) gets no grad
+            grad = ins[k].grad if ins[k].grad is not None else torch.zeros_like(ins[k])
+            out[f"{name}.grad{k}"] = grad.float()
         out[f"{name}.proj"] = proj
         out[f"{name}.out"] = y.detach().float()
     for k, v in AUX.items():

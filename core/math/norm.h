@@ -62,4 +62,17 @@ SCCONV_HD AffineGrad norm_grad_affine(double gamma, double mean, double rstd, do
   return a;
 }
 
+// The same affine form of the seeds' group norm backward for one set, with gh = grad_y * gamma
+// already taken: grad_x = k_g * gh + k_x * x + k_0 (equals seed_norm_grad_x above).
+SCCONV_HD AffineGrad seed_norm_grad_affine(double mean, double rstd, double eps, double sum_gh,
+                                           double sum_ghd, double m) {
+  const double stdu = 1.0 / rstd - eps;
+  const double coeff = stdu > 0 ? rstd * rstd * sum_ghd / ((m - 1.0) * stdu) : 0.0;
+  AffineGrad a;
+  a.k_g = rstd;
+  a.k_x = -coeff;
+  a.k_0 = -rstd * sum_gh / m + coeff * mean;
+  return a;
+}
+
 }  // namespace scconv::math

@@ -48,6 +48,12 @@ class ReferenceBackend : public Backend {
                                      int64_t groups, double eps, GroupNormKind kind,
                                      const Tensor& mean, const Tensor& rstd) override;
 
+  Tensor sru_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& w,
+                     const SRUParams& p, Tensor& mean, Tensor& rstd) override;
+  SRUGrads sru_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                        const Tensor& beta, const Tensor& w, const SRUParams& p,
+                        const Tensor& mean, const Tensor& rstd) override;
+
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
   Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
                              const Shape& x_shape) override;

@@ -1,0 +1,252 @@
+// core/cpu/sru.cpp: the fused SRU on contiguous (N, C, H, W). Reference and the formulas:
+// core/reference/sru.cpp. Nothing between the steps is stored; each pass recomputes the group
+// norm, sigmoid and gate from x:
+//   forward   pass 1  group statistics (per (n, group), in double)
+//             pass 2  per (n, channel pair c, c + C/2): both outputs from both inputs
+//   backward  pass 1  per (n, pair): the sums of grad_Gn, grad_Gn xhat and grad_z Gn per channel
+//             pass 2  per (n, pair): grad_x = direct part + the group norm's affine backward
+// Forward reads x twice and writes y once; backward reads x and grad_y twice and writes grad_x
+// once. Work is split over (n, pair), each summed by one thread in a fixed order, so results
+// do not depend on the thread count.
+#include <vector>
+
+#include "core/cpu/cpu_backend.h"
+#include "core/cpu/vec.h"
+#include "core/math/norm.h"
+#include "core/math/sru.h"
+#include "core/parallel.h"
+
+namespace scconv {
+
+namespace {
+
+void check_sru_input(const Tensor& x, const SRUParams& p) {
+  SCCONV_CHECK(x.dim() == 4 && x.size(1) % 2 == 0 && p.groups > 0 && x.size(1) % p.groups == 0,
+               "sru: input " << x.str() << " must be (N, C, H, W) with C even and divisible by groups="
+                             << p.groups);
+}
+
+// Per (n, c): gn = x * a + b (the group norm with gamma, beta folded in), z = gn * w.
+template <class T>
+struct ChannelCoef {
+  T a, b, w, mean, rstd;
+};
+
+template <class T>
+std::vector<ChannelCoef<T>> channel_coefs(const T* mean, const T* rstd, const Tensor& gamma,
+                                          const Tensor& beta, const Tensor& w, int64_t N,
+                                          int64_t C, int64_t G) {
+  std::vector<ChannelCoef<T>> k(N * C);
+  const T *GA = gamma.data<T>(), *BE = beta.data<T>(), *W = w.data<T>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t ng = n * G + c / (C / G);
+      const double a = double(rstd[ng]) * GA[c];
+      k[n * C + c] = {T(a), T(BE[c] - double(mean[ng]) * a), W[c], mean[ng], rstd[ng]};
+    }
+  return k;
+}
+
+template <class T>
+inline T sigmoid_fast(T z) {
+  return T(1) / (T(1) + cpu::exp_approx(-z));
+}
+
+// Both channels of a pair (c, c + C/2) at S pixels: each output reads both inputs.
+template <class T, math::SRUGate Gate>
+void pair_forward(const T* __restrict x0, const T* __restrict x1, T* __restrict y0,
+                  T* __restrict y1, const ChannelCoef<T> k0, const ChannelCoef<T> k1, T t, int64_t S) {
+  for (int64_t i = 0; i < S; ++i) {
+    const T r0 = sigmoid_fast((x0[i] * k0.a + k0.b) * k0.w);
+    const T r1 = sigmoid_fast((x1[i] * k1.a + k1.b) * k1.w);
+    T w10, w20, w11, w21;
+    math::sru_gate(r0, t, Gate, w10, w20);
+    math::sru_gate(r1, t, Gate, w11, w21);
+    y0[i] = w10 * x0[i] + w21 * x1[i];
+    y1[i] = w11 * x1[i] + w20 * x0[i];
+  }
+}
+
+template <class T, math::SRUGate Gate>
+void forward_pairs(const T* X, T* Y, const std::vector<ChannelCoef<T>>& k, int64_t N, int64_t C,
+                   int64_t S, T t) {
+  const int64_t h = C / 2;
+  parallel_for(N * h, std::max<int64_t>(1, 4096 / std::max<int64_t>(S, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t pi = b; pi < e; ++pi) {
+      const int64_t n = pi / h, c0 = pi % h, c1 = c0 + h;
+      pair_forward<T, Gate>(X + (n * C + c0) * S, X + (n * C + c1) * S, Y + (n * C + c0) * S,
+                            Y + (n * C + c1) * S, k[n * C + c0], k[n * C + c1], t, S);
+    }
+  });
+}
+
+// Per element of channel c (input x, own gradient g, partner's gradient g2): the direct part
+// of grad_x, grad_Gn and (for the sums) grad_z * Gn.
+template <class T, math::SRUGate Gate>
+inline void element_grads(T x, T g, T g2, const ChannelCoef<T>& k, T t, T& direct, T& grad_gn,
+                          T& grad_z_gn) {
+  const T gn = x * k.a + k.b;
+  const T r = sigmoid_fast(gn * k.w);
+  T w1, w2;
+  math::sru_gate(r, t, Gate, w1, w2);
+  direct = w1 * g + w2 * g2;
+  const T grad_z = math::sru_gate_grad(r, t, Gate, g, g2, x) * r * (T(1) - r);
+  grad_gn = grad_z * k.w;
+  grad_z_gn = grad_z * gn;
+}
+
+// Pass 1 for one channel: per pixel grad_Gn, grad_Gn * xhat and grad_z * Gn, to be summed.
+template <class T, math::SRUGate Gate>
+void channel_terms(const T* __restrict x, const T* __restrict g, const T* __restrict g2,
+                   const ChannelCoef<T> k, T t, int64_t S, T* __restrict gn, T* __restrict gnx,
+                   T* __restrict zgn) {
+  for (int64_t i = 0; i < S; ++i) {
+    T direct, grad_gn, grad_z_gn;
+    element_grads<T, Gate>(x[i], g[i], g2[i], k, t, direct, grad_gn, grad_z_gn);
+    gn[i] = grad_gn;
+    gnx[i] = grad_gn * (x[i] - k.mean) * k.rstd;
+    zgn[i] = grad_z_gn;
+  }
+}
+
+// Pass 2 for one channel: grad_x = direct part + kg grad_Gn + kx x + k0 (the group norm's part).
+template <class T, math::SRUGate Gate>
+void channel_grad_x(const T* __restrict x, const T* __restrict g, const T* __restrict g2,
+                    const ChannelCoef<T> k, T t, int64_t S, T kg, T kx, T k0, T* __restrict gx) {
+  for (int64_t i = 0; i < S; ++i) {
+    T direct, grad_gn, grad_z_gn;
+    element_grads<T, Gate>(x[i], g[i], g2[i], k, t, direct, grad_gn, grad_z_gn);
+    gx[i] = direct + kg * grad_gn + kx * x[i] + k0;
+  }
+}
+
+template <class T, math::SRUGate Gate>
+void backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>& k,
+              const T* GA, int64_t N, int64_t C, int64_t S, int64_t G, const SRUParams& p,
+              std::vector<double>& s_gn, std::vector<double>& s_gnx, std::vector<double>& s_zgn) {
+  const int64_t h = C / 2, Cg = C / G;
+  const T t = T(p.threshold);
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(S, 1));
+  // pass 1: per-channel sums of grad_Gn, grad_Gn * xhat, grad_z * Gn
+  parallel_for(N * h, grain, [&](int64_t b, int64_t e) {
+    std::vector<T> a1(S), a2(S), a3(S);
+    for (int64_t pi = b; pi < e; ++pi) {
+      const int64_t n = pi / h;
+      for (int64_t c : {pi % h, pi % h + h}) {
+        const int64_t cp = (c + h) % C;
+        channel_terms<T, Gate>(X + (n * C + c) * S, GY + (n * C + c) * S, GY + (n * C + cp) * S,
+                               k[n * C + c], t, S, a1.data(), a2.data(), a3.data());
+        s_gn[n * C + c] = cpu::sum_run(a1.data(), S);
+        s_gnx[n * C + c] = cpu::sum_run(a2.data(), S);
+        s_zgn[n * C + c] = cpu::sum_run(a3.data(), S);
+      }
+    }
+  });
+  // the group norm's backward, as grad_x = k_g gh + k_x x + k_0 per (n, group)
+  std::vector<math::AffineGrad> aff(N * G);
+  const double M = double(Cg * S);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < G; ++g) {
+      double sum_gh = 0, sum_ghx = 0;
+      for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
+        sum_gh += s_gn[n * C + c] * GA[c];
+        sum_ghx += s_gnx[n * C + c] * GA[c];
+      }
+      const ChannelCoef<T>& kc = k[n * C + g * Cg];
+      aff[n * G + g] = p.gn == GroupNormKind::Torch
+                           ? math::norm_grad_affine(1.0, kc.mean, kc.rstd, sum_gh, sum_ghx, M)
+                           : math::seed_norm_grad_affine(kc.mean, kc.rstd, p.eps, sum_gh, sum_ghx / kc.rstd, M);
+    }
+  // pass 2: grad_x
+  parallel_for(N * h, grain, [&](int64_t b, int64_t e) {
+    for (int64_t pi = b; pi < e; ++pi) {
+      const int64_t n = pi / h;
+      for (int64_t c : {pi % h, pi % h + h}) {
+        const int64_t cp = (c + h) % C;
+        const math::AffineGrad& af = aff[n * G + c / Cg];
+        channel_grad_x<T, Gate>(X + (n * C + c) * S, GY + (n * C + c) * S, GY + (n * C + cp) * S,
+                                k[n * C + c], t, S, T(af.k_g * GA[c]), T(af.k_x), T(af.k_0),
+                                GX + (n * C + c) * S);
+      }
+    }
+  });
+}
+
+// Calls f.template operator()<Gate>() with the gate as a compile-time constant.
+template <class F>
+void with_gate(int gate, F f) {
+  switch (math::SRUGate(gate)) {
+    case math::SRUGate::Soft: f.template operator()<math::SRUGate::Soft>(); break;
+    case math::SRUGate::Hard: f.template operator()<math::SRUGate::Hard>(); break;
+    case math::SRUGate::HardReweighted: f.template operator()<math::SRUGate::HardReweighted>(); break;
+  }
+}
+
+}  // namespace
+
+Tensor CpuBackend::sru_forward(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in,
+                               const Tensor& w_in, const SRUParams& p, Tensor& mean, Tensor& rstd) {
+  check_sru_input(x_in, p);
+  Tensor x = x_in.contiguous(), gamma = gamma_in.contiguous(), beta = beta_in.contiguous(),
+         w = w_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3), G = p.groups,
+                M = C / G * S;
+  mean = Tensor::empty({N, G}, x.dtype());
+  rstd = Tensor::empty({N, G}, x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "sru", [&] {
+    using T = scalar_t;
+    const T* X = x.data<T>();
+    T *MEAN = mean.data<T>(), *RSTD = rstd.data<T>();
+    parallel_for(N * G, 1, [&](int64_t b, int64_t e) {
+      for (int64_t ng = b; ng < e; ++ng) {
+        const double m = cpu::sum_run(X + ng * M, M) / double(M);
+        const double ssd = cpu::sum_sq_dev_run(X + ng * M, M, T(m));
+        MEAN[ng] = T(m);
+        RSTD[ng] = T(p.gn == GroupNormKind::Torch ? math::rstd_biased(ssd, M, p.eps)
+                                                  : math::rstd_seed(ssd, M, p.eps));
+      }
+    });
+    auto k = channel_coefs<T>(MEAN, RSTD, gamma, beta, w, N, C, G);
+    with_gate(p.gate, [&]<math::SRUGate Gate>() {
+      forward_pairs<T, Gate>(X, y.data<T>(), k, N, C, S, T(p.threshold));
+    });
+  });
+  return y;
+}
+
+SRUGrads CpuBackend::sru_backward(const Tensor& grad_y_in, const Tensor& x_in,
+                                  const Tensor& gamma_in, const Tensor& beta_in,
+                                  const Tensor& w_in, const SRUParams& p, const Tensor& mean,
+                                  const Tensor& rstd) {
+  check_sru_input(x_in, p);
+  Tensor x = x_in.contiguous(), gy = grad_y_in.contiguous(), gamma = gamma_in.contiguous(),
+         beta = beta_in.contiguous(), w = w_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3), G = p.groups;
+  SRUGrads out{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),
+               Tensor::empty({C}, x.dtype()), Tensor::empty({C}, x.dtype())};
+  std::vector<double> s_gn(N * C), s_gnx(N * C), s_zgn(N * C);  // per (n, c)
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "sru_backward", [&] {
+    using T = scalar_t;
+    Tensor m = mean.contiguous(), r = rstd.contiguous();
+    auto k = channel_coefs<T>(m.data<T>(), r.data<T>(), gamma, beta, w, N, C, G);
+    with_gate(p.gate, [&]<math::SRUGate Gate>() {
+      backward<T, Gate>(x.data<T>(), gy.data<T>(), out.grad_x.data<T>(), k, gamma.data<T>(), N, C,
+                        S, G, p, s_gn, s_gnx, s_zgn);
+    });
+    for (int64_t c = 0; c < C; ++c) {
+      double sg = 0, sb = 0, sw = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        sg += s_gnx[n * C + c];
+        sb += s_gn[n * C + c];
+        sw += s_zgn[n * C + c];
+      }
+      out.grad_gamma.data<T>()[c] = T(sg);
+      out.grad_beta.data<T>()[c] = T(sb);
+      out.grad_w.data<T>()[c] = T(sw);
+    }
+  });
+  return out;
+}
+
+}  // namespace scconv
