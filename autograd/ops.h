@@ -2,7 +2,7 @@
 // shapes), runs the kernel of backend_for(device) and, when an input requires grad, records a
 // node whose backward sits right beside the forward in autograd/ops_*.cpp:
 //   ops_elementwise.cpp  add sub mul div neg relu sigmoid exp log sqrt pow clamp where compare
-//   ops_reduce.cpp       sum mean global_avg_pool2d max_pool2d avg_pool2d
+//   ops_reduce.cpp       sum mean global_avg_pool2d max_pool2d avg_pool2d cru_fuse
 //   ops_linalg.cpp       matmul linear conv2d
 //   ops_norm.cpp         batch_norm group_norm group_norm_seed sru
 //   ops_shape.cpp        reshape flatten slice split cat subsample2d pad_channels
@@ -62,6 +62,12 @@ Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
                   std::array<int64_t, 2> padding = {0, 0});
 Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                   std::array<int64_t, 2> padding = {0, 0});
+
+// The fused CRU fuse (SCConv's channel reconstruction, last step; layers/cru.cpp shows it as
+// separate ops): y1 (N,C,H,W) and y2 = cat(y2_parts, 1) (the parts are read in place), branch
+// weights from a softmax of their global average pools (kind 0, branch_softmax: over each
+// channel's pair; 1, channel_softmax: over all 2C of a sample), y = b0 y1 + b1 y2 -> (N,C,H,W).
+Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind);
 
 // ---- linear algebra and convolution --------------------------------------------------------------
 Tensor matmul(const Tensor& a, const Tensor& b);  // (M,K) x (K,N) -> (M,N)

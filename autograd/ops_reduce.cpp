@@ -1,5 +1,6 @@
-// autograd/ops_reduce.cpp: sum, mean, pooling. The backward of a reduction broadcasts the
-// gradient back over the reduced dims.
+// autograd/ops_reduce.cpp: sum, mean, pooling, and the fused CRU fuse (global average pools,
+// softmax, weighted sum). The backward of a reduction broadcasts the gradient back over the
+// reduced dims.
 #include <set>
 
 #include "autograd/ops.h"
@@ -54,6 +55,47 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 Tensor global_avg_pool2d(const Tensor& x) {
   check_dim(x, 4, "global_avg_pool2d", "x");
   return mean(x, {2, 3}, /*keepdim=*/true);
+}
+
+Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind) {
+  const char* op = "cru_fuse";
+  check_float(y1, op, "y1");
+  check_dim(y1, 4, op, "y1");
+  SCCONV_CHECK(kind == 0 || kind == 1, op << ": kind must be 0 (branch_softmax) or 1 (channel_softmax), got " << kind);
+  SCCONV_CHECK(!y2_parts.empty(), op << ": y2 has no parts");
+  int64_t channels = 0;
+  for (size_t i = 0; i < y2_parts.size(); ++i) {
+    const Tensor& t = y2_parts[i];
+    check_defined(t, op, "y2 part");
+    check_same_dtype(y1, t, op);
+    check_same_device(y1, t, op);
+    SCCONV_CHECK(t.dim() == 4 && t.size(0) == y1.size(0) && t.size(2) == y1.size(2) && t.size(3) == y1.size(3),
+                 op << ": part " << i << " of y2 " << t.str() << " does not match y1 " << y1.str()
+                    << " outside the channels");
+    channels += t.size(1);
+  }
+  SCCONV_CHECK(channels == y1.size(1), op << ": the parts of y2 add up to " << channels
+                                          << " channels, y1 " << y1.str() << " has " << y1.size(1));
+  Tensor b;  // (N, 2, C) branch weights
+  Tensor y = backend_for(y1).cru_fuse(y1, y2_parts, kind, b);
+  std::vector<const Tensor*> inputs{&y1};
+  bool any = autograd::needs_grad({&y1});
+  for (const Tensor& t : y2_parts) {
+    inputs.push_back(&t);
+    any = any || autograd::needs_grad({&t});
+  }
+  if (!any) return y;
+  autograd::SavedTensor s1(y1, op);
+  std::vector<autograd::SavedTensor> s2;
+  for (const Tensor& t : y2_parts) s2.emplace_back(t, op);
+  return autograd::record_many(op, y, inputs, [s1, s2, kind, b](const Tensor& gy) {
+    std::vector<Tensor> parts;
+    for (const auto& s : s2) parts.push_back(s.get());
+    CRUFuseGrads gr = backend_for(gy).cru_fuse_backward(gy, s1.get(), parts, kind, b);
+    std::vector<Tensor> grads{gr.grad_y1};
+    grads.insert(grads.end(), gr.grad_y2_parts.begin(), gr.grad_y2_parts.end());
+    return grads;
+  });
 }
 
 static Pool2dParams pool_params(const Tensor& x, std::array<int64_t, 2> kernel,

@@ -82,6 +82,8 @@ int main(int argc, char** argv) {
          SRUParams p;  // ResNet-20's first stage: 16 groups of one channel, soft gate
          return sru(x[0], x[1], x[2], x[3], p);
        }},
+      {"cru_fuse", {act, {128, 8, 32, 32}, {128, 8, 32, 32}},
+       [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); }},
       {"relu", {act}, [](const V& x) { return relu(x[0]); }},
       {"sigmoid", {act}, [](const V& x) { return sigmoid(x[0]); }},
       {"add", {act, act}, [](const V& x) { return add(x[0], x[1]); }},

@@ -52,6 +52,14 @@ struct SRUParams {
 };
 struct SRUGrads { Tensor grad_x, grad_gamma, grad_beta, grad_w; };  // (N,C,H,W), (C) x 3
 
+// The fused CRU fuse (spec "CRU", step 5; core/math/cru.h): y = b0 * y1 + b1 * y2 with branch
+// weights b (N, 2, C) from a softmax of the branches' global average pools. y2 arrives as its
+// channel parts (the lower branch's cat(PWC2(x), S(x)) is never built).
+struct CRUFuseGrads {
+  Tensor grad_y1;                    // (N,C,H,W)
+  std::vector<Tensor> grad_y2_parts;  // one per part of y2
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -113,6 +121,14 @@ class Backend {
   virtual SRUGrads sru_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                 const Tensor& beta, const Tensor& w, const SRUParams& p,
                                 const Tensor& mean, const Tensor& rstd) = 0;
+
+  // ---- fused CRU fuse: y1 (N,C,H,W), y2_parts (N,C_k,H,W) with sum C_k = C; kind: math::CRUFuse.
+  // Writes the branch weights b (N,2,C) for backward ----
+  virtual Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind,
+                          Tensor& b) = 0;
+  virtual CRUFuseGrads cru_fuse_backward(const Tensor& grad_y, const Tensor& y1,
+                                         const std::vector<Tensor>& y2_parts, int kind,
+                                         const Tensor& b) = 0;
 
   // ---- pooling (x (N,C,H,W)); max pooling writes int64 argmax indices into each H*W plane ----
   virtual Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) = 0;

@@ -147,6 +147,15 @@ class ProfilingBackend : public Backend {
     Scope p("sru");
     return in_.sru_backward(gy, x, g, b, w, sp, mean, rstd);
   }
+  Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2, int kind, Tensor& b) override {
+    Scope p("cru_fuse");
+    return in_.cru_fuse(y1, y2, kind, b);
+  }
+  CRUFuseGrads cru_fuse_backward(const Tensor& gy, const Tensor& y1, const std::vector<Tensor>& y2,
+                                 int kind, const Tensor& b) override {
+    Scope p("cru_fuse");
+    return in_.cru_fuse_backward(gy, y1, y2, kind, b);
+  }
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& c, Tensor& idx) override {
     Scope p("pool");
     return in_.max_pool2d(x, c, idx);

@@ -8,9 +8,12 @@
 //                                 Y = beta1 Y1 + beta2 Y2          (paper Eq. 8-9)
 //                channel_softmax: Z = cat(Y1, Y2); Z = softmax(GAP(Z) over 2 c_out) * Z;
 //                                 Y = Z[:c_out] + Z[c_out:]       (the seeds' code)
+// forward_unfused() runs step 5 as separate ops (read it to learn the fuse); forward() runs it as
+// one kernel (autograd cru_fuse(), core/cpu/cru.cpp) that reads Y2's two parts in place.
 #include <cmath>
 
 #include "layers/scconv.h"
+#include "layers/summary.h"
 
 namespace scconv {
 
@@ -48,7 +51,12 @@ CRU::CRU(int64_t c_in, int64_t c_out, int64_t stride, const CRUOptions& o, Gener
       Conv2dOptions{low_squeezed, c_out - low_squeezed, 1, stride}, g));
 }
 
-Tensor CRU::forward(const Tensor& x) {
+Tensor CRU::forward(const Tensor& x) { return run(x, /*fused=*/!SummaryRecorder::active()); }
+Tensor CRU::forward_unfused(const Tensor& x) { return run(x, false); }
+
+// `scconv summary` lists every module call; there (and in forward_unfused) the fuse runs step by
+// step with the same values.
+Tensor CRU::run(const Tensor& x, bool fused) {
   SCCONV_CHECK(x.dim() == 4 && x.size(1) == up + low,
                describe(*this) << ": expected (N, " << up + low << ", H, W), got " << x.str());
   // 1. split
@@ -67,10 +75,13 @@ Tensor CRU::forward(const Tensor& x) {
   // 3. upper branch: group-wise + point-wise convolution
   Tensor Y1 = add((*gwc_)(up_s), (*pwc1_)(up_s));                    // (N, c_out, H/s, W/s)
   // 4. lower branch: cheap point-wise features + the reused squeezed input
-  Tensor Y2 = cat({(*pwc2_)(low_s), subsample2d(low_s, stride_)}, 1);  // (N, c_out, H/s, W/s)
+  std::vector<Tensor> Y2_parts{(*pwc2_)(low_s), subsample2d(low_s, stride_)};  // Y2 = cat(parts)
   // 5. fuse
+  const int kind = o_.fuse == CRUFuse::ChannelSoftmax ? 1 : 0;
+  if (fused) return cru_fuse(Y1, Y2_parts, kind);  // one kernel: pools, softmax, weighted sum
+  Tensor Y2 = cat(Y2_parts, 1);  // (N, c_out, H/s, W/s)
   const int64_t N = Y1.size(0);
-  if (o_.fuse == CRUFuse::ChannelSoftmax) {
+  if (kind == 1) {
     Tensor Z = cat({Y1, Y2}, 1);                                 // (N, 2 c_out, h, w)
     Z = mul(softmax(global_avg_pool2d(Z), 1), Z);
     auto halves = split(Z, {c_out_, c_out_}, 1);

@@ -74,11 +74,13 @@ class SRU : public Module {
 class CRU : public Module {
  public:
   CRU(int64_t c_in, int64_t c_out, int64_t stride, const CRUOptions& o, Generator& g);
-  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x) override;   // the fuse (step 5) as one kernel
+  Tensor forward_unfused(const Tensor& x);    // every step as separate ops
   std::string type() const override { return "CRU"; }
   int64_t up, low, up_squeezed, low_squeezed;
 
  private:
+  Tensor run(const Tensor& x, bool fused);
   std::shared_ptr<Conv2d> split_conv_up_, split_conv_low_, squeeze1_, squeeze2_, gwc_, pwc1_, pwc2_;
   int64_t c_out_, stride_;
   CRUOptions o_;

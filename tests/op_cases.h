@@ -122,6 +122,11 @@ inline const std::vector<OpCase>& op_cases() {
        [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(2, 1, true)); }},
       {"sru_reweighted_g4", {{1, 4, 3, 5}, {4}, {4}, {4}},
        [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 2, false, 0.4)); }},
+      // the fused CRU fuse: y1 and the two parts of y2
+      {"cru_fuse_branch", {{2, 5, 3, 4}, {2, 3, 3, 4}, {2, 2, 3, 4}},
+       [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); }},
+      {"cru_fuse_channel", {{2, 5, 3, 4}, {2, 1, 3, 4}, {2, 4, 3, 4}},
+       [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 1); }},
       // shape
       {"slice_channels", {{2, 5, 3, 3}}, [](const V& x) { return slice(x[0], 1, 1, 4); }},
       {"split_cat_swap", {{2, 5, 3, 3}},

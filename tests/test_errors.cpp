@@ -34,6 +34,12 @@ TEST_CASE("shape mismatches name the op and both shapes") {
   sp.groups = 2;
   CHECK_THROWS_WITH_AS(sru(Tensor::ones({1, 4, 2, 2}), c4, c4, Tensor::ones({5}), sp),
                        Contains("sru: w float32(5,) must have 4 elements"), Error);
+  Tensor y1 = Tensor::ones({2, 4, 3, 3});
+  CHECK_THROWS_WITH_AS(cru_fuse(y1, {Tensor::ones({2, 3, 3, 3})}, 0),
+                       Contains("cru_fuse: the parts of y2 add up to 3 channels, y1 float32(2, 4, 3, 3) has 4"), Error);
+  CHECK_THROWS_WITH_AS(cru_fuse(y1, {Tensor::ones({2, 2, 3, 3}), Tensor::ones({2, 2, 2, 3})}, 0),
+                       Contains("cru_fuse: part 1 of y2 float32(2, 2, 2, 3) does not match y1 float32(2, 4, 3, 3)"), Error);
+  CHECK_THROWS_WITH_AS(cru_fuse(y1, {y1}, 2), Contains("cru_fuse: kind must be 0 (branch_softmax) or 1"), Error);
   CHECK_THROWS_WITH_AS(cat({Tensor::ones({1, 2, 3, 3}), Tensor::ones({1, 2, 4, 3})}, 1),
                        Contains("cat: tensor 1 float32(1, 2, 4, 3) does not match"), Error);
   CHECK_THROWS_WITH_AS(split(x, {1, 1}, 1), Contains("split: sizes add up to 2 but dim 1"), Error);

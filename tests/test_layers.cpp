@@ -184,6 +184,35 @@ TEST_CASE("the fused SRU equals the SRU step by step, every option, float64 and 
         }
 }
 
+TEST_CASE("the fused CRU fuse equals the CRU step by step, every fuse and stride") {
+  Generator g(0);
+  for (const char* fuse : {"branch_softmax", "channel_softmax", "split_conv"})
+    for (int64_t stride : {1, 2})
+      for (DType dt : {DType::F64, DType::F32}) {
+        const std::string what = std::string("cru_") + fuse + "_s" + std::to_string(stride);
+        CAPTURE(what);
+        CAPTURE(dtype_name(dt));
+        CRU m(16, 32, stride, opts({{"cru", {{"fuse", fuse}}}}).cru, g);
+        m.to(dt);
+        hash_init(m, what + "/");
+        Tensor x0 = hash_uniform(what + "/x", {3, 16, 8, 6}, -1, 1, dt);
+        Tensor proj = hash_uniform(what + "/proj", {3, 32, 8 / stride, 6 / stride}, -1, 1, dt);
+        std::vector<Tensor> results[2];
+        for (int unfused = 0; unfused < 2; ++unfused) {
+          Tensor x = x0.clone().set_requires_grad(true);
+          m.zero_grad();
+          Tensor y = unfused ? m.forward_unfused(x) : m.forward(x);
+          autograd::backward(sum(mul(y, proj)));
+          results[unfused] = {y.detach(), x.grad()};
+          for (auto& [n, p] : m.named_parameters()) results[unfused].push_back(p.grad());
+        }
+        const double tol = dt == DType::F64 ? 1e-10 : 1e-4;
+        for (size_t k = 0; k < results[0].size(); ++k)
+          CHECK_CLOSE(results[0][k], results[1][k], tol, tol * std::max(1.0, max_abs(results[1][k])),
+                      what << " tensor " << k << " (output, grad x, grad of each parameter)");
+      }
+}
+
 TEST_CASE("gradcheck: CRU variants (float64, input and every conv parameter)") {
   Generator g(0);
   for (const char* fuse : {"branch_softmax", "channel_softmax", "split_conv"}) {

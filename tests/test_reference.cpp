@@ -60,6 +60,9 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
                 [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(16, 0, false)); },
                 {g.normal({4, 32, 16, 16}, 0.5, 2), g.normal({32}), g.normal({32}), g.normal({32})},
                 1e-3, 1e-4);
+  compare_paths("fused CRU fuse (4,32,16,16), branch softmax",
+                [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); },
+                {g.normal({4, 32, 16, 16}), g.normal({4, 24, 16, 16}), g.normal({4, 8, 16, 16})});
   compare_paths("broadcast mul + sigmoid (8,32,16,16)",
                 [](const V& x) { return sigmoid(mul(x[0], x[1])); },
                 {g.normal({8, 32, 16, 16}), g.normal({1, 32, 1, 1})});
@@ -87,6 +90,24 @@ TEST_CASE("results do not depend on the thread count beyond rounding") {
   Tensor two = run();
   set_num_threads(saved);
   CHECK_CLOSE(one, two, 1e-5, 1e-5, "1 vs 2 threads");
+}
+
+TEST_CASE("the fused CRU fuse gives the same bits at any thread count") {
+  Generator g(23);
+  for (int kind : {0, 1}) {
+    std::vector<Tensor> in{g.normal({8, 16, 12, 12}), g.normal({8, 12, 12, 12}), g.normal({8, 4, 12, 12})};
+    Tensor proj = g.normal({8, 16, 12, 12});
+    auto run = [&] {
+      return forward_backward([kind](const std::vector<Tensor>& x) { return cru_fuse(x[0], {x[1], x[2]}, kind); }, in, proj);
+    };
+    int saved = get_num_threads();
+    set_num_threads(1);
+    std::vector<Tensor> one = run();
+    set_num_threads(2);
+    std::vector<Tensor> two = run();
+    set_num_threads(saved);
+    for (size_t k = 0; k < one.size(); ++k) CHECK_CLOSE(one[k], two[k], 0, 0, "kind " << kind << ", tensor " << k);
+  }
 }
 
 TEST_CASE("the fused SRU gives the same bits at any thread count") {

@@ -62,6 +62,19 @@ def sru_op(x, gamma, beta, w, groups, gate, gn="torch", t=0.5):
     return torch.cat([x1[:, :h] + x2[:, h:], x1[:, h:] + x2[:, :h]], dim=1)
 
 
+def cru_fuse_op(y1, p0, p1, kind):
+    """The fused CRU fuse of autograd/ops.h: y2 = cat(p0, p1)."""
+    y2 = torch.cat([p0, p1], 1)
+    n, c = y1.shape[:2]
+    if kind == "channel":
+        z = torch.cat([y1, y2], 1)
+        z = torch.softmax(F.adaptive_avg_pool2d(z, 1), 1) * z
+        return z[:, :c] + z[:, c:]
+    s = torch.cat([F.adaptive_avg_pool2d(y1, 1), F.adaptive_avg_pool2d(y2, 1)], 1)
+    beta = torch.softmax(s.view(n, 2, c), 1)
+    return beta[:, 0].reshape(n, c, 1, 1) * y1 + beta[:, 1].reshape(n, c, 1, 1) * y2
+
+
 AUX = {}
 
 
@@ -144,6 +157,10 @@ CASES = {
                          lambda x, g, b, w: sru_op(x, g, b, w, 2, "hard", "seed"), False),
     "sru_reweighted_g4": ([(1, 4, 3, 5), (4,), (4,), (4,)],
                           lambda x, g, b, w: sru_op(x, g, b, w, 4, "hard_reweighted", t=0.4), False),
+    "cru_fuse_branch": ([(2, 5, 3, 4), (2, 3, 3, 4), (2, 2, 3, 4)],
+                        lambda y1, a, b: cru_fuse_op(y1, a, b, "branch"), False),
+    "cru_fuse_channel": ([(2, 5, 3, 4), (2, 1, 3, 4), (2, 4, 3, 4)],
+                         lambda y1, a, b: cru_fuse_op(y1, a, b, "channel"), False),
 }
 
 

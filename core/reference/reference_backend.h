@@ -54,6 +54,12 @@ class ReferenceBackend : public Backend {
                         const Tensor& beta, const Tensor& w, const SRUParams& p,
                         const Tensor& mean, const Tensor& rstd) override;
 
+  Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind,
+                  Tensor& b) override;
+  CRUFuseGrads cru_fuse_backward(const Tensor& grad_y, const Tensor& y1,
+                                 const std::vector<Tensor>& y2_parts, int kind,
+                                 const Tensor& b) override;
+
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
   Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
                              const Shape& x_shape) override;
