@@ -5,7 +5,7 @@
 //   ops_reduce.cpp       sum mean global_avg_pool2d max_pool2d avg_pool2d cru_fuse
 //   ops_linalg.cpp       matmul linear conv2d
 //   ops_norm.cpp         batch_norm group_norm group_norm_seed sru
-//   ops_shape.cpp        reshape flatten slice split cat subsample2d pad_channels
+//   ops_shape.cpp        reshape flatten slice split cat subsample2d pad_channels contiguous
 //   ops_loss.cpp         softmax log_softmax cross_entropy dropout
 #pragma once
 #include <array>
@@ -102,6 +102,9 @@ Tensor sru(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tenso
 
 // ---- shape ---------------------------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1
+// The same values in the given layout (a copy unless x already has it); the gradient passes
+// through. ResNets turn their input channels-last so that every layer runs in NHWC.
+Tensor contiguous(const Tensor& x, MemoryFormat format);
 Tensor flatten(const Tensor& x, int64_t start_dim = 1);  // (N, ...) -> (N, prod)
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);

@@ -29,8 +29,9 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   Tensor y = backend_for(x).sum(x, dims, keepdim);
   if (!autograd::needs_grad({&x})) return y;
   Shape xs = x.shape(), ks = keepdim_shape(x.shape(), dims);
-  return autograd::record("sum", y, {&x}, [xs, ks](const Tensor& g) {
-    return std::vector<Tensor>{g.contiguous().view(ks).expand(xs).contiguous()};
+  const MemoryFormat fmt = x.suggest_memory_format();  // the gradient takes x's layout
+  return autograd::record("sum", y, {&x}, [xs, ks, fmt](const Tensor& g) {
+    return std::vector<Tensor>{g.contiguous().view(ks).expand(xs).contiguous(fmt)};
   });
 }
 

@@ -1,6 +1,7 @@
-// autograd/ops_shape.cpp: reshape, slice, split, cat, strided subsampling and zero channel
-// padding. Slices are views (no copy); the backward of a slice writes the gradient into the
-// matching window of a zero tensor, and the backward of cat slices the gradient apart.
+// autograd/ops_shape.cpp: reshape, slice, split, cat, strided subsampling, zero channel padding
+// and layout changes. Slices are views (no copy); the backward of a slice writes the gradient
+// into the matching window of a zero tensor, and the backward of cat slices the gradient apart.
+// New tensors take the layout (MemoryFormat) of the tensor they are shaped after.
 #include "autograd/ops.h"
 #include "core/backend.h"
 
@@ -15,6 +16,17 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   return autograd::record("reshape", y, {&x}, [xs](const Tensor& g) {
     return std::vector<Tensor>{g.contiguous().view(xs)};
   });
+}
+
+Tensor contiguous(const Tensor& x, MemoryFormat format) {
+  check_defined(x, "contiguous", "x");
+  SCCONV_CHECK(format == MemoryFormat::Contiguous || x.dim() == 4,
+               "contiguous: the channels-last layout needs a 4-D (N, C, H, W) tensor, got " << x.str());
+  Tensor y = x.contiguous(format);
+  if (y.same_impl(x)) y = y.detach();  // a fresh impl: the result gets its own node
+  if (!autograd::needs_grad({&x})) return y;
+  // the values are the same: the gradient passes through (in whatever layout it comes)
+  return autograd::record("contiguous", y, {&x}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim) {
@@ -33,7 +45,8 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   Shape xs = x.shape();
   int64_t d = wrap_dim(dim, x.dim(), "slice");
   return autograd::record("slice", y, {&x}, [xs, d, start, end, step](const Tensor& g) {
-    Tensor gx = Tensor::zeros(xs, g.dtype(), g.device());
+    Tensor gx = Tensor::empty(xs, g.dtype(), g.device(), g.suggest_memory_format());
+    gx.zero_();
     gx.slice_view(d, start, end, step).copy_(g);
     return std::vector<Tensor>{gx};
   });
@@ -75,7 +88,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
                                     << x0.str() << " outside dim " << d);
     out_shape[d] += xs[i].size(d);
   }
-  Tensor y = Tensor::empty(out_shape, x0.dtype(), x0.device());
+  Tensor y = Tensor::empty(out_shape, x0.dtype(), x0.device(), x0.suggest_memory_format());
   std::vector<int64_t> sizes;
   int64_t at = 0;
   for (const Tensor& t : xs) {
@@ -94,7 +107,8 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     std::vector<Tensor> grads;
     int64_t a = 0;
     for (int64_t s : sizes) {
-      grads.push_back(g.slice_view(d, a, a + s).contiguous());
+      Tensor part = g.slice_view(d, a, a + s);
+      grads.push_back(part.contiguous(part.suggest_memory_format()));
       a += s;
     }
     return grads;
@@ -115,13 +129,15 @@ Tensor pad_channels(const Tensor& x, int64_t before, int64_t after) {
                                                                             << after);
   Shape s = x.shape();
   s[1] += before + after;
-  Tensor y = Tensor::zeros(s, x.dtype(), x.device());
+  Tensor y = Tensor::empty(s, x.dtype(), x.device(), x.suggest_memory_format());
+  y.zero_();
   Tensor window = y.slice_view(1, before, before + x.size(1));
   backend_for(y).copy(window, x);
   if (!autograd::needs_grad({&x})) return y;
   const int64_t c = x.size(1);
   return autograd::record("pad_channels", y, {&x}, [before, c](const Tensor& g) {
-    return std::vector<Tensor>{g.slice_view(1, before, before + c).contiguous()};
+    Tensor part = g.slice_view(1, before, before + c);
+    return std::vector<Tensor>{part.contiguous(part.suggest_memory_format())};
   });
 }
 

@@ -23,6 +23,14 @@ Strides contiguous_strides(const Shape& shape) {
   return st;
 }
 
+Strides strides_for(const Shape& shape, MemoryFormat format) {
+  if (format == MemoryFormat::Contiguous) return contiguous_strides(shape);
+  SCCONV_CHECK(shape.size() == 4, "channels-last layout needs a 4-D (N, C, H, W) shape, got "
+                                      << shape_str(shape));
+  const int64_t C = shape[1], H = shape[2], W = shape[3];
+  return {H * W * C, 1, W * C, C};
+}
+
 std::string shape_str(const Shape& shape) {
   std::ostringstream os;
   os << "(";

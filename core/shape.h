@@ -12,6 +12,13 @@ using Strides = std::vector<int64_t>;
 
 int64_t numel_of(const Shape& shape);
 Strides contiguous_strides(const Shape& shape);
+
+// The two dense layouts of a 4-D (N, C, H, W) tensor. Contiguous: row-major NCHW. ChannelsLast:
+// NHWC in memory (channels innermost) with the logical shape still (N, C, H, W), as PyTorch's
+// torch.channels_last; oneDNN's convolutions read and write it without reorders. Ops give an
+// output the layout of their activation input (Tensor::suggest_memory_format).
+enum class MemoryFormat : uint8_t { Contiguous, ChannelsLast };
+Strides strides_for(const Shape& shape, MemoryFormat format);  // ChannelsLast: 4-D only
 std::string shape_str(const Shape& shape);  // "(128, 16, 32, 32)"
 // Wraps a possibly negative dim into [0, ndim); errors name `op`.
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);

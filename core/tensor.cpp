@@ -20,6 +20,12 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(impl));
 }
 
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryFormat format) {
+  Tensor t = empty(shape, dtype, device);
+  if (format == MemoryFormat::ChannelsLast) t.impl_->strides = strides_for(shape, format);
+  return t;
+}
+
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   return full(shape, 0.0, dtype, device);
 }
@@ -45,6 +51,31 @@ bool Tensor::is_contiguous() const {
     expected *= shape()[i];
   }
   return true;
+}
+
+bool Tensor::is_contiguous(MemoryFormat format) const {
+  if (format == MemoryFormat::Contiguous) return is_contiguous();
+  if (dim() != 4) return false;
+  int64_t expected = 1;
+  for (int64_t d : {1, 3, 2, 0}) {  // innermost first: C, W, H, N
+    if (shape()[d] == 1) continue;
+    if (strides()[d] != expected) return false;
+    expected *= shape()[d];
+  }
+  return true;
+}
+
+MemoryFormat Tensor::suggest_memory_format() const {
+  const bool cl = dim() == 4 && size(1) > 1 && size(2) * size(3) > 1 && strides()[1] == 1 &&
+                  strides()[3] >= size(1) && strides()[2] >= strides()[3] && strides()[0] >= strides()[2];
+  return cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+}
+
+MemoryFormat output_memory_format(const Shape& shape, std::initializer_list<const Tensor*> inputs) {
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->shape() == shape && t->suggest_memory_format() == MemoryFormat::ChannelsLast)
+      return MemoryFormat::ChannelsLast;
+  return MemoryFormat::Contiguous;
 }
 
 std::string Tensor::str() const {
@@ -136,13 +167,17 @@ Tensor Tensor::slice_view(int64_t d, int64_t start, int64_t end, int64_t step) c
   return as_strided(sh, st, offset() + start * strides()[d]);
 }
 
-Tensor Tensor::contiguous() const {
-  if (is_contiguous()) return *this;
-  return clone();
+Tensor Tensor::contiguous() const { return contiguous(MemoryFormat::Contiguous); }
+
+Tensor Tensor::contiguous(MemoryFormat format) const {
+  if (is_contiguous(format)) return *this;
+  Tensor out = empty(shape(), dtype(), device(), format);
+  backend_for(device()).copy(out, *this);
+  return out;
 }
 
 Tensor Tensor::clone() const {
-  Tensor out = empty(shape(), dtype(), device());
+  Tensor out = empty(shape(), dtype(), device(), suggest_memory_format());
   backend_for(device()).copy(out, *this);
   return out;
 }

@@ -6,6 +6,7 @@
 // AutogradMeta; core/ only stores it, autograd/ gives it meaning.
 #pragma once
 #include <algorithm>
+#include <initializer_list>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,7 @@ class Tensor {
 
   // ---- creation ----
   static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
+  static Tensor empty(const Shape& shape, DType dtype, Device device, MemoryFormat format);
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
   static Tensor ones(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
   static Tensor full(const Shape& shape, double value, DType dtype = DType::F32,
@@ -64,7 +66,12 @@ class Tensor {
   int64_t offset() const { return impl().offset; }
   DType dtype() const { return impl().dtype; }
   Device device() const { return impl().storage->device(); }
-  bool is_contiguous() const;
+  bool is_contiguous() const;                      // row-major (NCHW for 4-D)
+  bool is_contiguous(MemoryFormat format) const;   // dense in that layout
+  // The layout for outputs shaped like this tensor: ChannelsLast when it is 4-D with channels
+  // innermost in memory (a channels-last tensor or a view of one, such as a channel slice) and
+  // more than one channel and pixel; Contiguous otherwise.
+  MemoryFormat suggest_memory_format() const;
   std::string str() const;  // "float32(128, 16, 32, 32)", for error messages
   TensorImpl* impl_ptr() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_shared() const { return impl_; }
@@ -87,7 +94,8 @@ class Tensor {
   Tensor expand(const Shape& shape) const;  // broadcast view with stride 0
   Tensor slice_view(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
   Tensor contiguous() const;  // itself when already contiguous
-  Tensor clone() const;
+  Tensor contiguous(MemoryFormat format) const;  // itself when already dense in that layout
+  Tensor clone() const;  // a copy in the same layout (dense NCHW, or channels-last if this suggests it)
   Tensor to(DType dtype) const;
   Tensor detach() const;  // shares storage, no autograd state
 
@@ -118,6 +126,10 @@ class Tensor {
   }
   std::shared_ptr<TensorImpl> impl_;
 };
+
+// The layout of an op's output of `shape` computed from `inputs`: ChannelsLast when an input of
+// that very shape suggests it, else Contiguous (so activations keep their layout through ops).
+MemoryFormat output_memory_format(const Shape& shape, std::initializer_list<const Tensor*> inputs);
 
 // ---- checks shared by all ops: they throw Error naming the op and shapes ----
 void check_defined(const Tensor& t, const char* op, const char* arg);

@@ -131,7 +131,10 @@ ResNet::ResNet(const ModelConfig& cfg, Generator& g) {
 
 Tensor ResNet::forward(const Tensor& x) {
   SCCONV_CHECK(x.dim() == 4 && x.size(1) == 3, "ResNet: expected images (N, 3, H, W), got " << x.str());
-  Tensor h = relu((*bn1_)((*conv1_)(x)));
+  // Channels-last from here on: each conv runs on oneDNN's NHWC kernels without reorders, and
+  // every other op keeps the layout of its input (docs/performance.md).
+  Tensor h = contiguous(x, MemoryFormat::ChannelsLast);
+  h = relu((*bn1_)((*conv1_)(h)));
   if (maxpool_) h = (*maxpool_)(h);
   for (auto& layer : layers_) h = (*layer)(h);
   return (*head_)(flatten((*avgpool_)(h), 1));

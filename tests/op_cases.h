@@ -155,12 +155,17 @@ inline const std::vector<OpCase>& op_cases() {
   return cases;
 }
 
-// Random inputs for a case: normal(0, 1), or uniform [0.5, 1.5] for `positive` cases.
-inline std::vector<Tensor> case_inputs(const OpCase& c, DType dt, uint64_t seed) {
+// Random inputs for a case: normal(0, 1), or uniform [0.5, 1.5] for `positive` cases. With
+// `channels_last`, every 4-D input with more than one channel and pixel is laid out NHWC (the
+// same values), as the ResNets run: the fast kernels must give the same results in both layouts.
+inline std::vector<Tensor> case_inputs(const OpCase& c, DType dt, uint64_t seed, bool channels_last = false) {
   Generator g(seed);
   std::vector<Tensor> xs;
-  for (const Shape& s : c.shapes)
-    xs.push_back(c.positive ? g.uniform(s, 0.5, 1.5, dt) : g.normal(s, 0, 1, dt));
+  for (const Shape& s : c.shapes) {
+    Tensor t = c.positive ? g.uniform(s, 0.5, 1.5, dt) : g.normal(s, 0, 1, dt);
+    if (channels_last && s.size() == 4) t = t.contiguous(MemoryFormat::ChannelsLast);
+    xs.push_back(t);
+  }
   return xs;
 }
 

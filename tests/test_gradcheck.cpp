@@ -1,5 +1,5 @@
 // tests/test_gradcheck.cpp: every differentiable op against float64 central finite
-// differences, on the fast CPU backend and on the reference backend.
+// differences, on the fast CPU backend (inputs NCHW and channels-last) and on the reference backend.
 // Run: ./build/tests/test_gradcheck
 #include "core/backend.h"
 #include "op_cases.h"
@@ -12,6 +12,13 @@ TEST_CASE("gradcheck: every op, fast backend") {
   for (const OpCase& c : op_cases()) {
     CAPTURE(c.name);
     gradcheck(c.name, c.f, case_inputs(c, DType::F64, 1));
+  }
+}
+
+TEST_CASE("gradcheck: every op, fast backend, channels-last inputs") {
+  for (const OpCase& c : op_cases()) {
+    CAPTURE(c.name);
+    gradcheck(c.name, c.f, case_inputs(c, DType::F64, 3, /*channels_last=*/true));
   }
 }
 

@@ -5,6 +5,7 @@
 //   float64: our reference semantics must match to ~1e-9 (no threshold flips possible).
 //   float32: the fast path (oneDNN, fused kernels) must match at float32 tolerances.
 // Run: ./build/tests/test_scconv_torch
+#include "core/backend.h"
 #include "core/safetensors.h"
 #include "hash_init.h"
 #include "models/resnet.h"
@@ -144,6 +145,45 @@ TEST_CASE("whole models against PyTorch (float32 fast path)") {
     // SCConv, and ours against PyTorch float64 by up to 5.2%;
     // the float64 test above pins the semantics. A wrong formula errs by O(1).
     double grad_tol = c["config"]["arch"] == "resnet50" ? 1e-1 : 5e-3;
+    // ResNet-50 + SCConv at this size is chaotic: the SRU gate jumps (W1 from R to 1 at R = t),
+    // and with 2x2 pixels in the last stage one flipped gate moves the logits. Measured: a 1e-6
+    // input perturbation changes its logits by 9-11% on our fast path, our reference path and
+    // alike, so float32 rounding of any implementation (oneDNN's NHWC convolutions sum in another
+    // order) can flip gates. Its float64 check above pins the semantics to 1e-8; its float32
+    // fast path is checked block by block below, where it is well-conditioned.
+    if (c["name"] == "resnet50_cifar_scconv") continue;
     run_model_case(c, DType::F32, 2e-3, grad_tol);
+  }
+}
+
+TEST_CASE("ResNet-50 SCConv bottlenecks: fast channels-last float32 against the reference loops") {
+  // Threshold 0.45, not 0.5: with 0.5 one element of the (512, 256, s2) block lies within float32
+  // resolution of the gate and flips between the paths (measured: 1.2% relative gradient error
+  // at t = 0.5 on the NCHW and the NHWC fast path alike; 7e-7 at t = 0.37, 0.45 and 0.55).
+  ModelConfig cfg = parse_model_config(json{{"arch", "resnet50"}, {"conv", "scconv"}, {"scconv", {{"sru", {{"threshold", 0.45}}}}}});
+  // (in, planes, stride, H = W) of each stage's first block and of a later one, CIFAR input
+  const std::array<int64_t, 4> blocks[] = {{64, 64, 1, 16}, {256, 64, 1, 16}, {256, 128, 2, 16}, {512, 256, 2, 8}, {1024, 512, 2, 4}, {2048, 512, 1, 2}};
+  for (auto [in, planes, stride, hw] : blocks) {
+    const std::string what = "bottleneck_" + std::to_string(in) + "_" + std::to_string(planes) + "_s" + std::to_string(stride);
+    CAPTURE(what);
+    Generator g(0);
+    Bottleneck b(in, planes, stride, cfg, g);
+    b.assign_names();
+    hash_init(b, what + "/");
+    Tensor x0 = hash_uniform(what + "/x", {2, in, hw, hw}, -1, 1, DType::F32);
+    Tensor proj = hash_uniform(what + "/proj", {2, planes * 4, hw / stride, hw / stride}, -1, 1, DType::F32);
+    std::vector<Tensor> results[2];
+    for (int ref = 0; ref < 2; ++ref) {
+      ReferenceModeGuard* guard = ref ? new ReferenceModeGuard : nullptr;
+      Tensor x = (ref ? x0 : x0.contiguous(MemoryFormat::ChannelsLast)).clone().set_requires_grad(true);
+      b.zero_grad();
+      autograd::backward(sum(mul(b(x), proj)));
+      results[ref] = {x.grad()};
+      for (auto& [n, p] : b.named_parameters()) results[ref].push_back(p.grad());
+      delete guard;
+    }
+    for (size_t k = 0; k < results[0].size(); ++k)
+      CHECK_MESSAGE(rel_l2(results[0][k], results[1][k]) < 1e-4,
+                    what << " tensor " << k << " (grad x, grads of parameters): relative L2 error " << rel_l2(results[0][k], results[1][k]));
   }
 }

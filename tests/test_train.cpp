@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -27,10 +28,24 @@ using doctest::Contains;
 namespace fs = std::filesystem;
 
 namespace {
+// Per-process scratch directory: two test runs at once (Release and sanitizer builds) must not
+// share run directories. Removed at exit.
+struct Scratch {
+  fs::path dir = fs::temp_directory_path() / ("scconv_test_train_" + std::to_string(getpid()));
+  Scratch() { fs::create_directories(dir); }
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+fs::path scratch() {
+  static Scratch s;
+  return s.dir;
+}
 // CIFAR-format files: 4 classes, the class is the quadrant of a bright 10x10 square.
 fs::path synthetic_cifar() {
   static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / "scconv_train_data";
+    fs::path d = scratch() / "scconv_train_data";
     fs::remove_all(d);
     fs::create_directories(d);
     Generator g(5);
@@ -63,7 +78,7 @@ nlohmann::json base_config(const std::string& out, int epochs) {
           {"optim", {{"lr", 0.05}, {"weight_decay", 5e-4}}},
           {"schedule", {{"kind", "multistep"}, {"milestones", {3}}, {"gamma", 0.1}}},
           {"epochs", epochs}, {"batch_size", 64}, {"seed", 3}, {"threads", 2},
-          {"out", (fs::temp_directory_path() / out).string()}};
+          {"out", (scratch() / out).string()}};
 }
 
 int run(const nlohmann::json& j, bool resume = false) {
@@ -150,7 +165,7 @@ TEST_CASE("SIGKILL mid-epoch, then --resume, ends with the weights of an uninter
   nlohmann::json k = base_config("scconv_kill", 3);
   fs::path out = k["out"].get<std::string>();
   fs::remove_all(out);
-  fs::path cfg = fs::temp_directory_path() / "scconv_kill.json";
+  fs::path cfg = scratch() / "scconv_kill.json";
   std::ofstream(cfg) << k.dump();
   const char* argv[] = {SCCONV_BINARY, "train", "--config", cfg.c_str(), nullptr};
   pid_t pid;
@@ -250,7 +265,7 @@ TEST_CASE("training config errors name the key") {
   j["data"]["dir"] = "/nonexistent/cifar";
   CHECK_THROWS_WITH_AS(run(j), Contains("missing file '/nonexistent/cifar/data_batch_1.bin'"), Error);
   {  // a new run never overwrites an existing one
-    fs::path busy = fs::temp_directory_path() / "scconv_busy";
+    fs::path busy = scratch() / "scconv_busy";
     fs::create_directories(busy / "checkpoint");
     std::ofstream(busy / "checkpoint" / "state.json") << "{}";
     std::ofstream(busy / "checkpoint" / "model.safetensors") << "";

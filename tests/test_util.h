@@ -81,10 +81,11 @@ void gradcheck(const std::string& name, F f, const std::vector<Tensor>& inputs,
     return sum(mul(f(xs), proj)).item();
   };
   for (size_t k = 0; k < inputs.size(); ++k) {
-    Tensor numeric = Tensor::empty(inputs[k].shape(), DType::F64);
+    // numeric has the input's layout: memory index i is the same element in both
+    Tensor numeric = Tensor::empty(inputs[k].shape(), DType::F64, Device::CPU, inputs[k].suggest_memory_format());
     for (int64_t i = 0; i < inputs[k].numel(); ++i) {
       std::vector<Tensor> xs = inputs;
-      xs[k] = inputs[k].clone();
+      xs[k] = inputs[k].clone();  // same layout as inputs[k]
       double* p = xs[k].data<double>();
       const double orig = p[i];
       p[i] = orig + eps;

@@ -2,9 +2,12 @@
 // oneDNN, the CPU counterpart of cuDNN. Float32 only: float64 tensors (gradient checks) run
 // the reference loops of core/reference/linalg.cpp.
 //
-// Tensors stay in plain layouts (NCHW activations, OIHW / GOIHW weights). Each primitive is
-// created with format `any` so oneDNN picks its fastest layout; we reorder in and out when that
-// differs. Primitives and reorders are cached by shape and parameters (one cache per process,
+// Activations come in one of our two layouts. Channels-last (NHWC) ones are handed to oneDNN as
+// they are: its NHWC convolutions (brgconv / jit:avx512_core) read and write our buffers with no
+// reorder, and the output is channels-last too. Row-major NCHW ones go to a primitive created
+// with format `any` (oneDNN's blocked layout), reordered in and out. Weights (OIHW / GOIHW) are
+// reordered to the primitive's layout on each call (they change every step; they are small).
+// Primitives and reorders are cached by shape, layout and parameters (one cache per process,
 // guarded by a mutex); a training step therefore builds them once.
 #include <dnnl.hpp>
 #include <map>
@@ -61,6 +64,7 @@ struct Reorder {
 // ---- convolution -------------------------------------------------------------------------------
 
 struct ConvEntry {
+  bool nhwc = false;
   memory::desc x_md, w_md, b_md, y_md;  // plain layouts of our tensors
   memory::dims strides, dilates, pad_l, pad_r;
   dnnl::convolution_forward::primitive_desc fwd_pd;
@@ -73,26 +77,33 @@ struct ConvEntry {
   std::mutex lock;  // primitives are shared; serialise their lazy creation and execution
 };
 
-std::string conv_key(const Shape& x, const Shape& w, bool bias, const Conv2dParams& p) {
+memory::desc any(const memory::desc& md) { return memory::desc(md.dims(), dt::f32, tag::any); }
+// The activation layout a primitive is created with: ours when channels-last, else oneDNN's choice.
+struct ConvEntry;
+memory::desc act_desc(const ConvEntry& e, const memory::desc& md);
+
+std::string conv_key(const Shape& x, const Shape& w, bool bias, bool nhwc, const Conv2dParams& p) {
   std::ostringstream os;
-  os << shape_str(x) << shape_str(w) << bias << p.stride[0] << ',' << p.stride[1] << ','
+  os << shape_str(x) << shape_str(w) << bias << nhwc << p.stride[0] << ',' << p.stride[1] << ','
      << p.padding[0] << ',' << p.padding[1] << ',' << p.dilation[0] << ',' << p.dilation[1] << ','
      << p.groups;
   return os.str();
 }
 
-ConvEntry& conv_entry(const Shape& xs, const Shape& ws, bool bias, const Conv2dParams& p) {
+ConvEntry& conv_entry(const Shape& xs, const Shape& ws, bool bias, bool nhwc, const Conv2dParams& p) {
   static std::mutex mu;
   static std::map<std::string, std::unique_ptr<ConvEntry>> cache;
   std::lock_guard<std::mutex> g(mu);
-  auto& slot = cache[conv_key(xs, ws, bias, p)];
+  auto& slot = cache[conv_key(xs, ws, bias, nhwc, p)];
   if (slot) return *slot;
   auto e = std::make_unique<ConvEntry>();
+  e->nhwc = nhwc;
   const int64_t G = p.groups, O = ws[0];
   const int64_t OH = conv_out_size(xs[2], ws[2], p.stride[0], p.padding[0], p.dilation[0]);
   const int64_t OW = conv_out_size(xs[3], ws[3], p.stride[1], p.padding[1], p.dilation[1]);
-  e->x_md = memory::desc({xs[0], xs[1], xs[2], xs[3]}, dt::f32, tag::nchw);
-  e->y_md = memory::desc({xs[0], O, OH, OW}, dt::f32, tag::nchw);
+  const tag act = nhwc ? tag::nhwc : tag::nchw;
+  e->x_md = memory::desc({xs[0], xs[1], xs[2], xs[3]}, dt::f32, act);
+  e->y_md = memory::desc({xs[0], O, OH, OW}, dt::f32, act);
   e->w_md = G == 1 ? memory::desc({ws[0], ws[1], ws[2], ws[3]}, dt::f32, tag::oihw)
                    : memory::desc({G, O / G, ws[1], ws[2], ws[3]}, dt::f32, tag::goihw);
   if (bias) e->b_md = memory::desc({O}, dt::f32, tag::x);
@@ -102,28 +113,36 @@ ConvEntry& conv_entry(const Shape& xs, const Shape& ws, bool bias, const Conv2dP
   // Right padding so that the output size matches the formula exactly.
   e->pad_r = {(OH - 1) * p.stride[0] + (ws[2] - 1) * p.dilation[0] + 1 - xs[2] - p.padding[0],
               (OW - 1) * p.stride[1] + (ws[3] - 1) * p.dilation[1] + 1 - xs[3] - p.padding[1]};
-  auto any = [](const memory::desc& md) {
-    return memory::desc(md.dims(), dt::f32, tag::any);
-  };
   dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training,
-                                     dnnl::algorithm::convolution_direct, any(e->x_md),
-                                     any(e->w_md), e->b_md, any(e->y_md), e->strides, e->dilates,
-                                     e->pad_l, e->pad_r);
+                                     dnnl::algorithm::convolution_direct, act_desc(*e, e->x_md),
+                                     any(e->w_md), e->b_md, act_desc(*e, e->y_md), e->strides,
+                                     e->dilates, e->pad_l, e->pad_r);
   e->fwd_pd = dnnl::convolution_forward::primitive_desc(fd, engine());
   e->fwd = std::make_unique<dnnl::convolution_forward>(e->fwd_pd);
   slot = std::move(e);
   return *slot;
 }
 
+memory::desc act_desc(const ConvEntry& e, const memory::desc& md) { return e.nhwc ? md : any(md); }
+
+// Channels-last when any activation operand is: then all of them are made channels-last.
+bool use_nhwc(std::initializer_list<const Tensor*> acts) {
+  for (const Tensor* t : acts)
+    if (t->suggest_memory_format() == MemoryFormat::ChannelsLast) return true;
+  return false;
+}
+MemoryFormat act_format(bool nhwc) { return nhwc ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous; }
 
 }  // namespace
 
 Tensor CpuBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
                           const Conv2dParams& p) {
   if (x_in.dtype() != DType::F32) return ReferenceBackend::conv2d(x_in, w_in, bias, p);
-  Tensor x = x_in.contiguous(), w = w_in.contiguous(), b = bias.defined() ? bias.contiguous() : bias;
-  ConvEntry& e = conv_entry(x.shape(), w.shape(), b.defined(), p);
-  Tensor y = Tensor::empty(e.y_md.dims(), DType::F32);
+  const bool nhwc = use_nhwc({&x_in});
+  Tensor x = x_in.contiguous(act_format(nhwc)), w = w_in.contiguous(),
+         b = bias.defined() ? bias.contiguous() : bias;
+  ConvEntry& e = conv_entry(x.shape(), w.shape(), b.defined(), nhwc, p);
+  Tensor y = Tensor::empty(e.y_md.dims(), DType::F32, Device::CPU, act_format(nhwc));
   std::lock_guard<std::mutex> g(e.lock);
   memory xu = user_mem(e.x_md, x), wu = user_mem(e.w_md, w), yu = user_mem(e.y_md, y);
   memory xm = e.fwd_x.in(xu, e.fwd_pd.src_desc());
@@ -141,18 +160,18 @@ Tensor CpuBackend::conv2d_backward_data(const Tensor& grad_y_in, const Tensor& w
                                         const Shape& x_shape, const Conv2dParams& p) {
   if (grad_y_in.dtype() != DType::F32)
     return ReferenceBackend::conv2d_backward_data(grad_y_in, w_in, x_shape, p);
-  Tensor gy = grad_y_in.contiguous(), w = w_in.contiguous();
-  ConvEntry& e = conv_entry(x_shape, w.shape(), /*bias=*/false, p);
+  const bool nhwc = use_nhwc({&grad_y_in});
+  Tensor gy = grad_y_in.contiguous(act_format(nhwc)), w = w_in.contiguous();
+  ConvEntry& e = conv_entry(x_shape, w.shape(), /*bias=*/false, nhwc, p);
   std::lock_guard<std::mutex> g(e.lock);
   if (!e.bwd_data) {
-    auto any = [](const memory::desc& md) { return memory::desc(md.dims(), dt::f32, tag::any); };
-    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, any(e.x_md),
-                                             any(e.w_md), any(e.y_md), e.strides, e.dilates,
+    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, act_desc(e, e.x_md),
+                                             any(e.w_md), act_desc(e, e.y_md), e.strides, e.dilates,
                                              e.pad_l, e.pad_r);
     e.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, engine(), e.fwd_pd);
     e.bwd_data = std::make_unique<dnnl::convolution_backward_data>(e.bwd_data_pd);
   }
-  Tensor gx = Tensor::empty(x_shape, DType::F32);
+  Tensor gx = Tensor::empty(x_shape, DType::F32, Device::CPU, act_format(nhwc));
   memory gyu = user_mem(e.y_md, gy), wu = user_mem(e.w_md, w), gxu = user_mem(e.x_md, gx);
   memory gym = e.bd_gy.in(gyu, e.bwd_data_pd.diff_dst_desc());
   memory wm = e.bd_w.in(wu, e.bwd_data_pd.weights_desc());
@@ -170,13 +189,13 @@ std::pair<Tensor, Tensor> CpuBackend::conv2d_backward_weights(const Tensor& grad
                                                               const Conv2dParams& p) {
   if (grad_y_in.dtype() != DType::F32)
     return ReferenceBackend::conv2d_backward_weights(grad_y_in, x_in, w_shape, want_bias, p);
-  Tensor gy = grad_y_in.contiguous(), x = x_in.contiguous();
-  ConvEntry& e = conv_entry(x.shape(), w_shape, want_bias, p);
+  const bool nhwc = use_nhwc({&grad_y_in, &x_in});
+  Tensor gy = grad_y_in.contiguous(act_format(nhwc)), x = x_in.contiguous(act_format(nhwc));
+  ConvEntry& e = conv_entry(x.shape(), w_shape, want_bias, nhwc, p);
   std::lock_guard<std::mutex> g(e.lock);
   if (!e.bwd_w) {
-    auto any = [](const memory::desc& md) { return memory::desc(md.dims(), dt::f32, tag::any); };
-    dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, any(e.x_md),
-                                                any(e.w_md), e.b_md, any(e.y_md), e.strides,
+    dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, act_desc(e, e.x_md),
+                                                any(e.w_md), e.b_md, act_desc(e, e.y_md), e.strides,
                                                 e.dilates, e.pad_l, e.pad_r);
     e.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(wd, engine(), e.fwd_pd);
     e.bwd_w = std::make_unique<dnnl::convolution_backward_weights>(e.bwd_w_pd);

@@ -90,8 +90,10 @@ void map2(int64_t n, const T* a, const T* b, T* y, F f) {
 }  // namespace
 
 Tensor CpuBackend::unary(UnaryOp op, const Tensor& x_in, double p0, double p1) {
-  Tensor x = x_in.contiguous();
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  // dense in its own layout (NCHW or channels-last): y gets the same layout, walked flat
+  const MemoryFormat fmt = x_in.suggest_memory_format();
+  Tensor x = x_in.contiguous(fmt);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), Device::CPU, fmt);
   SCCONV_DISPATCH_FLOAT(x.dtype(), unary_op_name(op), [&] {
     using T = scalar_t;
     const T* X = x.data<T>();
@@ -114,11 +116,13 @@ Tensor CpuBackend::unary(UnaryOp op, const Tensor& x_in, double p0, double p1) {
 
 Tensor CpuBackend::unary_backward(UnaryOp op, const Tensor& x_in, const Tensor& y_in,
                                   const Tensor& grad_y_in, double p0, double p1) {
-  Tensor g = grad_y_in.contiguous();
-  // Each op reads x or y: take whichever it needs, contiguous.
+  // Each op reads x or y: take whichever it needs, dense in the gradient's layout.
   const bool uses_y = op == UnaryOp::Sigmoid || op == UnaryOp::Exp || op == UnaryOp::Sqrt;
-  Tensor in = op == UnaryOp::Neg ? g : (uses_y ? y_in : x_in).contiguous();
-  Tensor gx = Tensor::empty(g.shape(), g.dtype());
+  const Tensor& other = op == UnaryOp::Neg ? grad_y_in : (uses_y ? y_in : x_in);
+  const MemoryFormat fmt = output_memory_format(grad_y_in.shape(), {&grad_y_in, &other});
+  Tensor g = grad_y_in.contiguous(fmt);
+  Tensor in = other.contiguous(fmt);
+  Tensor gx = Tensor::empty(g.shape(), g.dtype(), Device::CPU, fmt);
   SCCONV_DISPATCH_FLOAT(g.dtype(), unary_op_name(op), [&] {
     using T = scalar_t;
     const T* V = in.data<T>();
@@ -144,7 +148,7 @@ Tensor CpuBackend::unary_backward(UnaryOp op, const Tensor& x_in, const Tensor& 
 
 Tensor CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes(a.shape(), b.shape(), binary_op_name(op));
-  Tensor y = Tensor::empty(shape, a.dtype());
+  Tensor y = Tensor::empty(shape, a.dtype(), Device::CPU, output_memory_format(shape, {&a, &b}));
   StridedLoop<3> loop(shape, {y.strides(), broadcast_strides(a.shape(), a.strides(), shape),
                               broadcast_strides(b.shape(), b.strides(), shape)});
   SCCONV_DISPATCH_FLOAT(a.dtype(), binary_op_name(op), [&] {
@@ -184,7 +188,7 @@ Tensor CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 Tensor CpuBackend::compare(CompareOp op, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes(a.shape(), b.shape(), "compare");
-  Tensor m = Tensor::empty(shape, DType::U8);
+  Tensor m = Tensor::empty(shape, DType::U8, Device::CPU, output_memory_format(shape, {&a, &b}));
   StridedLoop<3> loop(shape, {m.strides(), broadcast_strides(a.shape(), a.strides(), shape),
                               broadcast_strides(b.shape(), b.strides(), shape)});
   SCCONV_DISPATCH_ALL(a.dtype(), "compare", [&] {
@@ -210,7 +214,7 @@ Tensor CpuBackend::compare(CompareOp op, const Tensor& a, const Tensor& b) {
 
 Tensor CpuBackend::where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes(broadcast_shapes(mask.shape(), a.shape(), "where"), b.shape(), "where");
-  Tensor y = Tensor::empty(shape, a.dtype());
+  Tensor y = Tensor::empty(shape, a.dtype(), Device::CPU, output_memory_format(shape, {&a, &b, &mask}));
   StridedLoop<4> loop(shape, {y.strides(), broadcast_strides(mask.shape(), mask.strides(), shape),
                               broadcast_strides(a.shape(), a.strides(), shape),
                               broadcast_strides(b.shape(), b.strides(), shape)});

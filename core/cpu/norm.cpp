@@ -1,7 +1,10 @@
-// core/cpu/norm.cpp: fast batch norm and group norm. Batch norm works per channel over the N
-// planes of that channel; group norm per (sample, group) over one contiguous block of C/G*H*W
-// elements. Statistics accumulate in double. Formulas: core/math/norm.h. Reference:
-// core/reference/norm.cpp.
+// core/cpu/norm.cpp: fast batch norm and group norm. Batch norm on NCHW works per channel over
+// the N planes of that channel; on channels-last tensors over rows of C channels (vectorised
+// across channels, summed in fixed chunks of rows so that results do not depend on the thread
+// count). Group norm works per (sample, group) over one contiguous block of C/G*H*W elements.
+// Statistics accumulate in double. Formulas: core/math/norm.h. Reference: core/reference/norm.cpp.
+#include <algorithm>
+#include <array>
 #include <vector>
 
 #include "core/cpu/cpu_backend.h"
@@ -27,12 +30,74 @@ void affine_per_channel(const T* X, T* Y, int64_t N, int64_t C, int64_t S,
     }
   });
 }
+// ---- channels-last: an (M rows, C) matrix -----------------------------------------------------------
+
+// Per channel, sums over all M rows of what add_row adds (K values per element; see
+// cpu::column_sums), in fixed chunks of rows spread over the threads and added in chunk order.
+template <class T, int K, class F>
+void channel_sums(int64_t M, int64_t C, F add_row, std::array<std::vector<double>, K>& sums) {
+  const int64_t chunks = (M + cpu::kRowChunk - 1) / cpu::kRowChunk;
+  std::vector<double> part(chunks * K * C);
+  parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t ch = b; ch < e; ++ch)
+      cpu::column_sums<T, K>(ch * cpu::kRowChunk, std::min(M, (ch + 1) * cpu::kRowChunk), C, add_row,
+                             part.data() + ch * K * C);
+  });
+  for (int k = 0; k < K; ++k) sums[k].assign(C, 0.0);
+  for (int64_t ch = 0; ch < chunks; ++ch)  // in chunk order: the same at any thread count
+    for (int k = 0; k < K; ++k)
+      for (int64_t c = 0; c < C; ++c) sums[k][c] += part[(ch * K + k) * C + c];
+}
+
+// y = x * a[c] + b[c] over rows of C.
+template <class T>
+void rows_affine(const T* X, T* Y, int64_t M, int64_t C, const std::vector<T>& a, const std::vector<T>& b) {
+  parallel_for(M, std::max<int64_t>(1, 16384 / C), [&](int64_t lo, int64_t hi) {
+    const T* __restrict pa = a.data();
+    const T* __restrict pb = b.data();
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* __restrict xr = X + r * C;
+      T* __restrict yr = Y + r * C;
+      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c];
+    }
+  });
+}
+
+bool channels_last(const Tensor& x) { return x.suggest_memory_format() == MemoryFormat::ChannelsLast; }
+
 }  // namespace
 
 // ---- batch norm ------------------------------------------------------------------------------
 
 Tensor CpuBackend::batch_norm_train(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
                                     double eps, Tensor& mean, Tensor& invstd) {
+  if (channels_last(x_in)) {
+    Tensor x = x_in.contiguous(MemoryFormat::ChannelsLast);
+    const int64_t C = x.size(1), M = x.numel() / C;
+    mean = Tensor::empty({C}, x.dtype());
+    invstd = Tensor::empty({C}, x.dtype());
+    SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
+      using T = scalar_t;
+      const T* X = x.data<T>();
+      std::array<std::vector<double>, 1> s, ssd;
+      channel_sums<T, 1>(M, C, [&](int64_t r, T* acc) {
+        const T* __restrict xr = X + r * C;
+        for (int64_t c = 0; c < C; ++c) acc[c] += xr[c];
+      }, s);
+      std::vector<T> m(C);
+      for (int64_t c = 0; c < C; ++c) m[c] = T(s[0][c] / double(M));
+      channel_sums<T, 1>(M, C, [&](int64_t r, T* acc) {
+        const T* __restrict xr = X + r * C;
+        const T* __restrict mc = m.data();
+        for (int64_t c = 0; c < C; ++c) acc[c] += (xr[c] - mc[c]) * (xr[c] - mc[c]);
+      }, ssd);
+      for (int64_t c = 0; c < C; ++c) {
+        mean.data<T>()[c] = m[c];
+        invstd.data<T>()[c] = T(math::rstd_biased(ssd[0][c], double(M), eps));
+      }
+    });
+    return batch_norm_apply(x, gamma, beta, mean, invstd);
+  }
   Tensor x = x_in.contiguous();
   const int64_t N = x.size(0), C = x.size(1), S = spatial(x), M = N * S;
   mean = Tensor::empty({C}, x.dtype());
@@ -57,9 +122,10 @@ Tensor CpuBackend::batch_norm_train(const Tensor& x_in, const Tensor& gamma, con
 
 Tensor CpuBackend::batch_norm_apply(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
                                     const Tensor& mean, const Tensor& invstd) {
-  Tensor x = x_in.contiguous();
+  const bool cl = channels_last(x_in);
+  Tensor x = cl ? x_in.contiguous(MemoryFormat::ChannelsLast) : x_in.contiguous();
   const int64_t N = x.size(0), C = x.size(1), S = spatial(x);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), Device::CPU, cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
   SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
     using T = scalar_t;
     std::vector<T> scale(C), shift(C);
@@ -70,7 +136,8 @@ Tensor CpuBackend::batch_norm_apply(const Tensor& x_in, const Tensor& gamma, con
       scale[c] = static_cast<T>(a);
       shift[c] = static_cast<T>(double(bt.data<T>()[c]) - double(m.data<T>()[c]) * a);
     }
-    affine_per_channel(x.data<T>(), y.data<T>(), N, C, S, scale, shift);
+    if (cl) rows_affine(x.data<T>(), y.data<T>(), N * S, C, scale, shift);
+    else affine_per_channel(x.data<T>(), y.data<T>(), N, C, S, scale, shift);
   });
   return y;
 }
@@ -78,11 +145,52 @@ Tensor CpuBackend::batch_norm_apply(const Tensor& x_in, const Tensor& gamma, con
 BatchNormGrads CpuBackend::batch_norm_backward(const Tensor& grad_y_in, const Tensor& x_in,
                                                const Tensor& gamma_in, const Tensor& mean_in,
                                                const Tensor& invstd_in, bool training) {
-  Tensor gy = grad_y_in.contiguous(), x = x_in.contiguous(), gamma = gamma_in.contiguous(),
+  const bool cl = channels_last(x_in);
+  const MemoryFormat fmt = cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  Tensor gy = grad_y_in.contiguous(fmt), x = x_in.contiguous(fmt), gamma = gamma_in.contiguous(),
          mean = mean_in.contiguous(), invstd = invstd_in.contiguous();
   const int64_t N = x.size(0), C = x.size(1), S = spatial(x), M = N * S;
-  BatchNormGrads out{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),
+  BatchNormGrads out{Tensor::empty(x.shape(), x.dtype(), Device::CPU, fmt), Tensor::empty({C}, x.dtype()),
                      Tensor::empty({C}, x.dtype())};
+  if (cl) {
+    SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", [&] {
+      using T = scalar_t;
+      const T *X = x.data<T>(), *G = gy.data<T>(), *MU = mean.data<T>();
+      std::array<std::vector<double>, 2> sums;  // sum(grad_y), sum(grad_y * (x - mean))
+      channel_sums<T, 2>(M, C, [&](int64_t r, T* acc) {
+        const T* __restrict xr = X + r * C;
+        const T* __restrict gr = G + r * C;
+        const T* __restrict mu = MU;
+        T* __restrict a0 = acc;
+        T* __restrict a1 = acc + C;
+        for (int64_t c = 0; c < C; ++c) {
+          a0[c] += gr[c];
+          a1[c] += gr[c] * (xr[c] - mu[c]);
+        }
+      }, sums);
+      std::vector<T> kg(C), kx(C), k0(C);
+      for (int64_t c = 0; c < C; ++c) {
+        const double rs = invstd.data<T>()[c], ga = gamma.data<T>()[c];
+        out.grad_gamma.data<T>()[c] = T(sums[1][c] * rs);
+        out.grad_beta.data<T>()[c] = T(sums[0][c]);
+        math::AffineGrad a = training ? math::norm_grad_affine(ga, MU[c], rs, sums[0][c], sums[1][c] * rs, double(M))
+                                      : math::AffineGrad{rs * ga, 0.0, 0.0};
+        kg[c] = T(a.k_g);
+        kx[c] = T(a.k_x);
+        k0[c] = T(a.k_0);
+      }
+      T* GX = out.grad_x.data<T>();
+      parallel_for(M, std::max<int64_t>(1, 16384 / C), [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) {
+          const T* __restrict xr = X + r * C;
+          const T* __restrict gr = G + r * C;
+          T* __restrict o = GX + r * C;
+          for (int64_t c = 0; c < C; ++c) o[c] = kg[c] * gr[c] + kx[c] * xr[c] + k0[c];
+        }
+      });
+    });
+    return out;
+  }
   SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", [&] {
     using T = scalar_t;
     const T *X = x.data<T>(), *G = gy.data<T>();

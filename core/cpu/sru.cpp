@@ -1,4 +1,4 @@
-// core/cpu/sru.cpp: the fused SRU on contiguous (N, C, H, W). Reference and the formulas:
+// core/cpu/sru.cpp: the fused SRU on NCHW or channels-last (N, C, H, W). Reference and formulas:
 // core/reference/sru.cpp. Nothing between the steps is stored; each pass recomputes the group
 // norm, sigmoid and gate from x:
 //   forward   pass 1  group statistics (per (n, group), in double)
@@ -83,15 +83,14 @@ void forward_pairs(const T* X, T* Y, const std::vector<ChannelCoef<T>>& k, int64
 // Per element of channel c (input x, own gradient g, partner's gradient g2): the direct part
 // of grad_x, grad_Gn and (for the sums) grad_z * Gn.
 template <class T, math::SRUGate Gate>
-inline void element_grads(T x, T g, T g2, const ChannelCoef<T>& k, T t, T& direct, T& grad_gn,
-                          T& grad_z_gn) {
-  const T gn = x * k.a + k.b;
-  const T r = sigmoid_fast(gn * k.w);
+inline void element_grads(T x, T g, T g2, T a, T b, T w, T t, T& direct, T& grad_gn, T& grad_z_gn) {
+  const T gn = x * a + b;
+  const T r = sigmoid_fast(gn * w);
   T w1, w2;
   math::sru_gate(r, t, Gate, w1, w2);
   direct = w1 * g + w2 * g2;
   const T grad_z = math::sru_gate_grad(r, t, Gate, g, g2, x) * r * (T(1) - r);
-  grad_gn = grad_z * k.w;
+  grad_gn = grad_z * w;
   grad_z_gn = grad_z * gn;
 }
 
@@ -102,7 +101,7 @@ void channel_terms(const T* __restrict x, const T* __restrict g, const T* __rest
                    T* __restrict zgn) {
   for (int64_t i = 0; i < S; ++i) {
     T direct, grad_gn, grad_z_gn;
-    element_grads<T, Gate>(x[i], g[i], g2[i], k, t, direct, grad_gn, grad_z_gn);
+    element_grads<T, Gate>(x[i], g[i], g2[i], k.a, k.b, k.w, t, direct, grad_gn, grad_z_gn);
     gn[i] = grad_gn;
     gnx[i] = grad_gn * (x[i] - k.mean) * k.rstd;
     zgn[i] = grad_z_gn;
@@ -115,7 +114,7 @@ void channel_grad_x(const T* __restrict x, const T* __restrict g, const T* __res
                     const ChannelCoef<T> k, T t, int64_t S, T kg, T kx, T k0, T* __restrict gx) {
   for (int64_t i = 0; i < S; ++i) {
     T direct, grad_gn, grad_z_gn;
-    element_grads<T, Gate>(x[i], g[i], g2[i], k, t, direct, grad_gn, grad_z_gn);
+    element_grads<T, Gate>(x[i], g[i], g2[i], k.a, k.b, k.w, t, direct, grad_gn, grad_z_gn);
     gx[i] = direct + kg * grad_gn + kx * x[i] + k0;
   }
 }
@@ -172,6 +171,156 @@ void backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>&
   });
 }
 
+// ---- channels-last: sample n is an (S pixels, C) matrix; channel c and its partner c + h share
+// a row, so each row is processed as two halves against each other ----------------------------
+
+// Per-channel coefficient rows of one sample: gn = x a + b, z = gn w (see ChannelCoef).
+template <class T>
+struct RowCoefs {
+  std::vector<T> a, b, w, mean, rstd;
+  RowCoefs(const std::vector<ChannelCoef<T>>& k, int64_t n, int64_t C) : a(C), b(C), w(C), mean(C), rstd(C) {
+    for (int64_t c = 0; c < C; ++c) {
+      const ChannelCoef<T>& kc = k[n * C + c];
+      a[c] = kc.a, b[c] = kc.b, w[c] = kc.w, mean[c] = kc.mean, rstd[c] = kc.rstd;
+    }
+  }
+};
+
+// Group statistics of one sample (per-channel sums of the rows, then per group; two passes).
+template <class T>
+void nhwc_stats(const T* X, int64_t S, int64_t C, const SRUParams& p, T* mean, T* rstd) {
+  const int64_t G = p.groups, Cg = C / G;
+  const double M = double(Cg * S);
+  std::vector<double> s(C), ssd(C);
+  cpu::column_sums<T, 1>(0, S, C, [&](int64_t r, T* acc) {
+    const T* __restrict xr = X + r * C;
+    for (int64_t c = 0; c < C; ++c) acc[c] += xr[c];
+  }, s.data());
+  std::vector<T> m(C);  // the group mean, per channel
+  for (int64_t g = 0; g < G; ++g) {
+    double t = 0;
+    for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) t += s[c];
+    mean[g] = T(t / M);
+    for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) m[c] = mean[g];
+  }
+  cpu::column_sums<T, 1>(0, S, C, [&](int64_t r, T* acc) {
+    const T* __restrict xr = X + r * C;
+    const T* __restrict mc = m.data();
+    for (int64_t c = 0; c < C; ++c) acc[c] += (xr[c] - mc[c]) * (xr[c] - mc[c]);
+  }, ssd.data());
+  for (int64_t g = 0; g < G; ++g) {
+    double t = 0;
+    for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) t += ssd[c];
+    rstd[g] = T(p.gn == GroupNormKind::Torch ? math::rstd_biased(t, M, p.eps) : math::rstd_seed(t, M, p.eps));
+  }
+}
+
+// One row: channels [0, h) against [h, 2h).
+template <class T, math::SRUGate Gate>
+void row_forward(const T* __restrict x, T* __restrict y, const T* __restrict a, const T* __restrict b,
+                 const T* __restrict w, int64_t h, T t) {
+  for (int64_t c = 0; c < h; ++c) {
+    const T x0 = x[c], x1 = x[c + h];
+    const T r0 = sigmoid_fast((x0 * a[c] + b[c]) * w[c]);
+    const T r1 = sigmoid_fast((x1 * a[c + h] + b[c + h]) * w[c + h]);
+    T w10, w20, w11, w21;
+    math::sru_gate(r0, t, Gate, w10, w20);
+    math::sru_gate(r1, t, Gate, w11, w21);
+    y[c] = w10 * x0 + w21 * x1;
+    y[c + h] = w11 * x1 + w20 * x0;
+  }
+}
+
+template <class T, math::SRUGate Gate>
+void nhwc_forward(const T* X, T* Y, const std::vector<ChannelCoef<T>>& k, int64_t N, int64_t C,
+                  int64_t S, T t) {
+  parallel_for(N, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      const RowCoefs<T> rc(k, n, C);
+      for (int64_t r = 0; r < S; ++r)
+        row_forward<T, Gate>(X + (n * S + r) * C, Y + (n * S + r) * C, rc.a.data(), rc.b.data(),
+                             rc.w.data(), C / 2, t);
+    }
+  });
+}
+
+// Backward pass 1 of one row: grad_Gn, grad_Gn * xhat, grad_z * Gn of every channel, added to
+// acc ([3][C]).
+template <class T, math::SRUGate Gate>
+void row_terms(const T* __restrict x, const T* __restrict g, const RowCoefs<T>& rc, int64_t C, T t,
+               T* __restrict acc) {
+  const int64_t h = C / 2;
+  const T *__restrict a = rc.a.data(), *__restrict b = rc.b.data(), *__restrict w = rc.w.data(),
+          *__restrict mu = rc.mean.data(), *__restrict rs = rc.rstd.data();
+  for (int64_t c = 0; c < C; ++c) {
+    const int64_t cp = c < h ? c + h : c - h;
+    T direct, grad_gn, grad_z_gn;
+    element_grads<T, Gate>(x[c], g[c], g[cp], a[c], b[c], w[c], t, direct, grad_gn, grad_z_gn);
+    acc[c] += grad_gn;
+    acc[C + c] += grad_gn * (x[c] - mu[c]) * rs[c];
+    acc[2 * C + c] += grad_z_gn;
+  }
+}
+
+// Backward pass 2 of one row: grad_x = direct + kg grad_Gn + kx x + k0, per channel.
+template <class T, math::SRUGate Gate>
+void row_grad_x(const T* __restrict x, const T* __restrict g, const RowCoefs<T>& rc,
+                const T* __restrict kg, const T* __restrict kx, const T* __restrict k0, int64_t C,
+                T t, T* __restrict gx) {
+  const int64_t h = C / 2;
+  const T *__restrict a = rc.a.data(), *__restrict b = rc.b.data(), *__restrict w = rc.w.data();
+  for (int64_t c = 0; c < C; ++c) {
+    const int64_t cp = c < h ? c + h : c - h;
+    T direct, grad_gn, grad_z_gn;
+    element_grads<T, Gate>(x[c], g[c], g[cp], a[c], b[c], w[c], t, direct, grad_gn, grad_z_gn);
+    gx[c] = direct + kg[c] * grad_gn + kx[c] * x[c] + k0[c];
+  }
+}
+
+template <class T, math::SRUGate Gate>
+void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>& k,
+                   const T* GA, int64_t N, int64_t C, int64_t S, const SRUParams& p,
+                   std::vector<double>& s_gn, std::vector<double>& s_gnx, std::vector<double>& s_zgn) {
+  const int64_t G = p.groups, Cg = C / G;
+  const T t = T(p.threshold);
+  const double M = double(Cg * S);
+  parallel_for(N, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<double> sums(3 * C);
+    std::vector<T> kg(C), kx(C), k0(C);
+    for (int64_t n = lo; n < hi; ++n) {
+      const RowCoefs<T> rc(k, n, C);
+      const T *Xn = X + n * S * C, *Gn = GY + n * S * C;
+      cpu::column_sums<T, 3>(0, S, C, [&](int64_t r, T* acc) {
+        row_terms<T, Gate>(Xn + r * C, Gn + r * C, rc, C, t, acc);
+      }, sums.data());
+      for (int64_t c = 0; c < C; ++c) {
+        s_gn[n * C + c] = sums[c];
+        s_gnx[n * C + c] = sums[C + c];
+        s_zgn[n * C + c] = sums[2 * C + c];
+      }
+      for (int64_t g = 0; g < G; ++g) {  // the group norm's backward, affine per group
+        double sum_gh = 0, sum_ghx = 0;
+        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
+          sum_gh += sums[c] * GA[c];
+          sum_ghx += sums[C + c] * GA[c];
+        }
+        const double mean = rc.mean[g * Cg], rstd = rc.rstd[g * Cg];
+        const math::AffineGrad af = p.gn == GroupNormKind::Torch
+                                        ? math::norm_grad_affine(1.0, mean, rstd, sum_gh, sum_ghx, M)
+                                        : math::seed_norm_grad_affine(mean, rstd, p.eps, sum_gh, sum_ghx / rstd, M);
+        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
+          kg[c] = T(af.k_g * GA[c]);
+          kx[c] = T(af.k_x);
+          k0[c] = T(af.k_0);
+        }
+      }
+      for (int64_t r = 0; r < S; ++r)
+        row_grad_x<T, Gate>(Xn + r * C, Gn + r * C, rc, kg.data(), kx.data(), k0.data(), C, t,
+                            GX + (n * S + r) * C);
+    }
+  });
+}
+
 // Calls f.template operator()<Gate>() with the gate as a compile-time constant.
 template <class F>
 void with_gate(int gate, F f) {
@@ -187,17 +336,29 @@ void with_gate(int gate, F f) {
 Tensor CpuBackend::sru_forward(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in,
                                const Tensor& w_in, const SRUParams& p, Tensor& mean, Tensor& rstd) {
   check_sru_input(x_in, p);
-  Tensor x = x_in.contiguous(), gamma = gamma_in.contiguous(), beta = beta_in.contiguous(),
+  const MemoryFormat fmt = x_in.suggest_memory_format();
+  const bool cl = fmt == MemoryFormat::ChannelsLast;
+  Tensor x = x_in.contiguous(fmt), gamma = gamma_in.contiguous(), beta = beta_in.contiguous(),
          w = w_in.contiguous();
   const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3), G = p.groups,
                 M = C / G * S;
   mean = Tensor::empty({N, G}, x.dtype());
   rstd = Tensor::empty({N, G}, x.dtype());
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), Device::CPU, fmt);
   SCCONV_DISPATCH_FLOAT(x.dtype(), "sru", [&] {
     using T = scalar_t;
     const T* X = x.data<T>();
     T *MEAN = mean.data<T>(), *RSTD = rstd.data<T>();
+    if (cl) {
+      parallel_for(N, 1, [&](int64_t b, int64_t e) {
+        for (int64_t n = b; n < e; ++n) nhwc_stats(X + n * S * C, S, C, p, MEAN + n * G, RSTD + n * G);
+      });
+      auto k = channel_coefs<T>(MEAN, RSTD, gamma, beta, w, N, C, G);
+      with_gate(p.gate, [&]<math::SRUGate Gate>() {
+        nhwc_forward<T, Gate>(X, y.data<T>(), k, N, C, S, T(p.threshold));
+      });
+      return;
+    }
     parallel_for(N * G, 1, [&](int64_t b, int64_t e) {
       for (int64_t ng = b; ng < e; ++ng) {
         const double m = cpu::sum_run(X + ng * M, M) / double(M);
@@ -220,10 +381,11 @@ SRUGrads CpuBackend::sru_backward(const Tensor& grad_y_in, const Tensor& x_in,
                                   const Tensor& w_in, const SRUParams& p, const Tensor& mean,
                                   const Tensor& rstd) {
   check_sru_input(x_in, p);
-  Tensor x = x_in.contiguous(), gy = grad_y_in.contiguous(), gamma = gamma_in.contiguous(),
+  const MemoryFormat fmt = x_in.suggest_memory_format();
+  Tensor x = x_in.contiguous(fmt), gy = grad_y_in.contiguous(fmt), gamma = gamma_in.contiguous(),
          beta = beta_in.contiguous(), w = w_in.contiguous();
   const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3), G = p.groups;
-  SRUGrads out{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),
+  SRUGrads out{Tensor::empty(x.shape(), x.dtype(), Device::CPU, fmt), Tensor::empty({C}, x.dtype()),
                Tensor::empty({C}, x.dtype()), Tensor::empty({C}, x.dtype())};
   std::vector<double> s_gn(N * C), s_gnx(N * C), s_zgn(N * C);  // per (n, c)
   SCCONV_DISPATCH_FLOAT(x.dtype(), "sru_backward", [&] {
@@ -231,8 +393,12 @@ SRUGrads CpuBackend::sru_backward(const Tensor& grad_y_in, const Tensor& x_in,
     Tensor m = mean.contiguous(), r = rstd.contiguous();
     auto k = channel_coefs<T>(m.data<T>(), r.data<T>(), gamma, beta, w, N, C, G);
     with_gate(p.gate, [&]<math::SRUGate Gate>() {
-      backward<T, Gate>(x.data<T>(), gy.data<T>(), out.grad_x.data<T>(), k, gamma.data<T>(), N, C,
-                        S, G, p, s_gn, s_gnx, s_zgn);
+      if (fmt == MemoryFormat::ChannelsLast)
+        nhwc_backward<T, Gate>(x.data<T>(), gy.data<T>(), out.grad_x.data<T>(), k, gamma.data<T>(),
+                               N, C, S, p, s_gn, s_gnx, s_zgn);
+      else
+        backward<T, Gate>(x.data<T>(), gy.data<T>(), out.grad_x.data<T>(), k, gamma.data<T>(), N,
+                          C, S, G, p, s_gn, s_gnx, s_zgn);
     });
     for (int64_t c = 0; c < C; ++c) {
       double sg = 0, sb = 0, sw = 0;

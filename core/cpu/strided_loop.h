@@ -1,11 +1,14 @@
-// core/cpu/strided_loop.h: the loop driver of the fast element-wise kernels. It merges
-// adjacent dims that are laid out contiguously for every operand (so a per-channel (1,C,1,1)
-// operand of an (N,C,H,W) loop becomes (N, C, H*W) with an inner stride of 0), then hands the
-// kernel 1-D runs: kernel(n, ptr offsets of each operand, inner stride of each operand).
-// Runs are spread over the thread pool.
+// core/cpu/strided_loop.h: the loop driver of the fast element-wise kernels. It visits dims in
+// the memory order of operand 0 (the output; so a channels-last tensor is walked N, H, W, C),
+// merges adjacent dims that are laid out contiguously for every operand (a per-channel
+// (1,C,1,1) operand of an (N,C,H,W) loop becomes (N, C, H*W) with an inner stride of 0), then
+// hands the kernel 1-D runs: kernel(n, ptr offsets of each operand, inner stride of each
+// operand). Runs are spread over the thread pool.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <numeric>
 
 #include "core/parallel.h"
 #include "core/shape.h"
@@ -18,7 +21,12 @@ struct StridedLoop {
   std::array<Strides, K> strides;    // per operand, same rank as shape
 
   StridedLoop(const Shape& full_shape, const std::array<Strides, K>& full_strides) {
-    for (size_t d = 0; d < full_shape.size(); ++d) {
+    std::vector<size_t> order(full_shape.size());
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return full_strides[0][a] > full_strides[0][b];
+    });
+    for (size_t d : order) {
       if (full_shape[d] == 1) continue;  // size-1 dims carry no data movement
       bool merge = !shape.empty();
       for (size_t k = 0; k < K && merge; ++k)

@@ -2,7 +2,9 @@
 // that the compiler vectorises them under strict IEEE rules (a single running sum cannot be
 // reordered into SIMD lanes). Each returns the total in double.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace scconv::cpu {
 
@@ -63,6 +65,21 @@ inline void sum_g_gdev_run(const T* g, const T* x, int64_t n, T m, double& sg, d
 }  // namespace scconv::cpu
 
 namespace scconv::cpu {
+
+// Column sums of a row-major (rows, C) walk, K values per element: add_row(r, acc) adds row r's
+// K * C values into acc (T, laid out [k][c]). Rows are summed in T in chunks of kRowChunk, the
+// chunks in double, in order: out[k * C + c] (double) gets the totals over rows [r0, r1).
+constexpr int64_t kRowChunk = 128;
+template <class T, int K, class F>
+void column_sums(int64_t r0, int64_t r1, int64_t C, F add_row, double* out) {
+  std::vector<T> acc(K * C);
+  for (int64_t i = 0; i < K * C; ++i) out[i] = 0;
+  for (int64_t b = r0; b < r1; b += kRowChunk) {
+    std::fill(acc.begin(), acc.end(), T(0));
+    for (int64_t r = b; r < std::min(r1, b + kRowChunk); ++r) add_row(r, acc.data());
+    for (int64_t i = 0; i < K * C; ++i) out[i] += acc[i];
+  }
+}
 
 // exp(x) in a form that loops vectorise (no library call, no branch): x = k ln2 + r with
 // |r| <= ln2 / 2, e^r by its degree-6 Taylor polynomial (relative error < 2e-7), times 2^k
