@@ -15,4 +15,9 @@ void set_num_threads(int n) {
 
 int get_num_threads() { return omp_get_max_threads(); }
 
+int64_t per_thread(int64_t n) {
+  const int64_t t = get_num_threads();
+  return n <= t ? 1 : (n + t - 1) / t;
+}
+
 }  // namespace scconv

@@ -8,6 +8,10 @@ namespace scconv {
 void set_num_threads(int n);  // n <= 0: all cores
 int get_num_threads();
 
+// A grain that gives each thread one chunk of [0, n): for loops whose body sets up per-chunk
+// scratch buffers.
+int64_t per_thread(int64_t n);
+
 // Runs f(begin, end) over [0, n) in contiguous chunks of at least `grain`, on the pool.
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F f) {

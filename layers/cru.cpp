@@ -8,8 +8,9 @@
 //                                 Y = beta1 Y1 + beta2 Y2          (paper Eq. 8-9)
 //                channel_softmax: Z = cat(Y1, Y2); Z = softmax(GAP(Z) over 2 c_out) * Z;
 //                                 Y = Z[:c_out] + Z[c_out:]       (the seeds' code)
-// forward_unfused() runs step 5 as separate ops (read it to learn the fuse); forward() runs it as
-// one kernel (autograd cru_fuse(), core/cpu/cru.cpp) that reads Y2's two parts in place.
+// forward_unfused() runs every step as written above (read it to learn the CRU); forward() runs
+// steps 1-2 as one block-diagonal 1x1 convolution and step 5 as one kernel (autograd cru_fuse(),
+// core/cpu/cru.cpp) that reads Y2's two parts in place. Tests check that both agree.
 #include <cmath>
 
 #include "layers/scconv.h"
@@ -59,19 +60,30 @@ Tensor CRU::forward_unfused(const Tensor& x) { return run(x, false); }
 Tensor CRU::run(const Tensor& x, bool fused) {
   SCCONV_CHECK(x.dim() == 4 && x.size(1) == up + low,
                describe(*this) << ": expected (N, " << up + low << ", H, W), got " << x.str());
-  // 1. split
-  Tensor x_up, x_low;
-  if (o_.fuse == CRUFuse::SplitConv) {
-    x_up = (*split_conv_up_)(x);
-    x_low = (*split_conv_low_)(x);
+  Tensor up_s, low_s;
+  if (fused && o_.fuse != CRUFuse::SplitConv) {
+    // 1.+2. as one 1x1 convolution of the whole x with the block-diagonal weight
+    // [[squeeze1, 0], [0, squeeze2]]: the same values, but x is read once and never split (a
+    // channel slice of a channels-last tensor would be copied before each conv, and its
+    // gradient built from zeros).
+    Tensor w = cat({pad_channels(squeeze1_->weight, 0, low), pad_channels(squeeze2_->weight, up, 0)}, 0);
+    auto s = split(conv2d(x, w, Tensor()), {up_squeezed, low_squeezed}, 1);
+    up_s = s[0], low_s = s[1];
   } else {
-    auto parts = split(x, {up, low}, 1);
-    x_up = parts[0];   // (N, up, H, W)
-    x_low = parts[1];  // (N, low, H, W)
+    // 1. split
+    Tensor x_up, x_low;
+    if (o_.fuse == CRUFuse::SplitConv) {
+      x_up = (*split_conv_up_)(x);
+      x_low = (*split_conv_low_)(x);
+    } else {
+      auto parts = split(x, {up, low}, 1);
+      x_up = parts[0];   // (N, up, H, W)
+      x_low = parts[1];  // (N, low, H, W)
+    }
+    // 2. squeeze
+    up_s = (*squeeze1_)(x_up);     // (N, up/r, H, W)
+    low_s = (*squeeze2_)(x_low);   // (N, low/r, H, W)
   }
-  // 2. squeeze
-  Tensor up_s = (*squeeze1_)(x_up);     // (N, up/r, H, W)
-  Tensor low_s = (*squeeze2_)(x_low);   // (N, low/r, H, W)
   // 3. upper branch: group-wise + point-wise convolution
   Tensor Y1 = add((*gwc_)(up_s), (*pwc1_)(up_s));                    // (N, c_out, H/s, W/s)
   // 4. lower branch: cheap point-wise features + the reused squeezed input

@@ -122,7 +122,7 @@ void nhwc_forward(const Tensor& y1, const RowParts& rp, int kind, Tensor& y, std
   const int64_t N = y1.size(0), C = y1.size(1), S = y1.size(2) * y1.size(3);
   const T* Y1 = y1.data<T>();
   std::vector<double> s(N * 2 * C);
-  parallel_for(N, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
     for (int64_t n = lo; n < hi; ++n) {
       cpu::column_sums<T, 2>(0, S, C, [&](int64_t r, T* acc) {
         sum_row(Y1 + (n * S + r) * C, acc, C);
@@ -134,7 +134,7 @@ void nhwc_forward(const Tensor& y1, const RowParts& rp, int kind, Tensor& y, std
   });
   math::cru_weights(math::CRUFuse(kind), N, C, s.data(), b.data());
   T* Y = y.data<T>();
-  parallel_for(N, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
     std::vector<T> w0(C), w1(C);
     for (int64_t n = lo; n < hi; ++n) {
       for (int64_t c = 0; c < C; ++c) w0[c] = T(b[n * 2 * C + c]), w1[c] = T(b[n * 2 * C + C + c]);
@@ -154,7 +154,7 @@ void nhwc_backward(const Tensor& gy, const Tensor& y1, const RowParts& rp, int k
   const int64_t N = y1.size(0), C = y1.size(1), S = y1.size(2) * y1.size(3);
   const T *Y1 = y1.data<T>(), *G = gy.data<T>();
   std::vector<double> grad_b(N * 2 * C), grad_s(N * 2 * C);
-  parallel_for(N, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
     for (int64_t n = lo; n < hi; ++n)
       cpu::column_sums<T, 2>(0, S, C, [&](int64_t r, T* acc) {
         const T* g = G + (n * S + r) * C;
@@ -167,7 +167,7 @@ void nhwc_backward(const Tensor& gy, const Tensor& y1, const RowParts& rp, int k
   });
   math::cru_weights_backward(math::CRUFuse(kind), N, C, b.data(), grad_b.data(), grad_s.data());
   T* G1 = out.grad_y1.data<T>();
-  parallel_for(N, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
     std::vector<T> w0(C), w1(C), a0(C), a1(C);
     for (int64_t n = lo; n < hi; ++n) {
       for (int64_t c = 0; c < C; ++c) {

@@ -171,152 +171,82 @@ void backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>&
   });
 }
 
-// ---- channels-last: sample n is an (S pixels, C) matrix; channel c and its partner c + h share
-// a row, so each row is processed as two halves against each other ----------------------------
+// ---- channels-last: sample n is an (S pixels, C) matrix. A row holds only C channels (16 in
+// ResNet-20's first stage), too short for vector loops, so each sample is transposed into C
+// planes of S in a per-thread buffer (it stays in cache), run through the plane kernels above,
+// and transposed back: the same memory traffic as NCHW, the same arithmetic, bit for bit. ----
 
-// Per-channel coefficient rows of one sample: gn = x a + b, z = gn w (see ChannelCoef).
+// dst (cols, rows) = the transpose of src (rows, cols), in tiles of 16 x 16 that stay in L1.
 template <class T>
-struct RowCoefs {
-  std::vector<T> a, b, w, mean, rstd;
-  RowCoefs(const std::vector<ChannelCoef<T>>& k, int64_t n, int64_t C) : a(C), b(C), w(C), mean(C), rstd(C) {
-    for (int64_t c = 0; c < C; ++c) {
-      const ChannelCoef<T>& kc = k[n * C + c];
-      a[c] = kc.a, b[c] = kc.b, w[c] = kc.w, mean[c] = kc.mean, rstd[c] = kc.rstd;
-    }
-  }
-};
-
-// Group statistics of one sample (per-channel sums of the rows, then per group; two passes).
-template <class T>
-void nhwc_stats(const T* X, int64_t S, int64_t C, const SRUParams& p, T* mean, T* rstd) {
-  const int64_t G = p.groups, Cg = C / G;
-  const double M = double(Cg * S);
-  std::vector<double> s(C), ssd(C);
-  cpu::column_sums<T, 1>(0, S, C, [&](int64_t r, T* acc) {
-    const T* __restrict xr = X + r * C;
-    for (int64_t c = 0; c < C; ++c) acc[c] += xr[c];
-  }, s.data());
-  std::vector<T> m(C);  // the group mean, per channel
-  for (int64_t g = 0; g < G; ++g) {
-    double t = 0;
-    for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) t += s[c];
-    mean[g] = T(t / M);
-    for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) m[c] = mean[g];
-  }
-  cpu::column_sums<T, 1>(0, S, C, [&](int64_t r, T* acc) {
-    const T* __restrict xr = X + r * C;
-    const T* __restrict mc = m.data();
-    for (int64_t c = 0; c < C; ++c) acc[c] += (xr[c] - mc[c]) * (xr[c] - mc[c]);
-  }, ssd.data());
-  for (int64_t g = 0; g < G; ++g) {
-    double t = 0;
-    for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) t += ssd[c];
-    rstd[g] = T(p.gn == GroupNormKind::Torch ? math::rstd_biased(t, M, p.eps) : math::rstd_seed(t, M, p.eps));
-  }
-}
-
-// One row: channels [0, h) against [h, 2h).
-template <class T, math::SRUGate Gate>
-void row_forward(const T* __restrict x, T* __restrict y, const T* __restrict a, const T* __restrict b,
-                 const T* __restrict w, int64_t h, T t) {
-  for (int64_t c = 0; c < h; ++c) {
-    const T x0 = x[c], x1 = x[c + h];
-    const T r0 = sigmoid_fast((x0 * a[c] + b[c]) * w[c]);
-    const T r1 = sigmoid_fast((x1 * a[c + h] + b[c + h]) * w[c + h]);
-    T w10, w20, w11, w21;
-    math::sru_gate(r0, t, Gate, w10, w20);
-    math::sru_gate(r1, t, Gate, w11, w21);
-    y[c] = w10 * x0 + w21 * x1;
-    y[c + h] = w11 * x1 + w20 * x0;
-  }
+void transpose(const T* __restrict src, int64_t rows, int64_t cols, T* __restrict dst) {
+  constexpr int64_t kTile = 16;
+  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
+      for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j)
+        for (int64_t i = i0; i < std::min(rows, i0 + kTile); ++i) dst[j * rows + i] = src[i * cols + j];
 }
 
 template <class T, math::SRUGate Gate>
-void nhwc_forward(const T* X, T* Y, const std::vector<ChannelCoef<T>>& k, int64_t N, int64_t C,
-                  int64_t S, T t) {
-  parallel_for(N, 1, [&](int64_t lo, int64_t hi) {
+void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& w, int64_t N, int64_t C, int64_t S, const SRUParams& p) {
+  const int64_t G = p.groups, M = C / G * S, h = C / 2;
+  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
+    std::vector<T> xp(C * S), yp(C * S);
     for (int64_t n = lo; n < hi; ++n) {
-      const RowCoefs<T> rc(k, n, C);
-      for (int64_t r = 0; r < S; ++r)
-        row_forward<T, Gate>(X + (n * S + r) * C, Y + (n * S + r) * C, rc.a.data(), rc.b.data(),
-                             rc.w.data(), C / 2, t);
+      transpose(X + n * S * C, S, C, xp.data());
+      for (int64_t g = 0; g < G; ++g) {  // group statistics: the NCHW kernel's, on the planes
+        const T* block = xp.data() + g * M;
+        const double m = cpu::sum_run(block, M) / double(M);
+        const double ssd = cpu::sum_sq_dev_run(block, M, T(m));
+        MEAN[n * G + g] = T(m);
+        RSTD[n * G + g] = T(p.gn == GroupNormKind::Torch ? math::rstd_biased(ssd, M, p.eps)
+                                                         : math::rstd_seed(ssd, M, p.eps));
+      }
+      auto k = channel_coefs<T>(MEAN + n * G, RSTD + n * G, gamma, beta, w, 1, C, G);
+      for (int64_t c = 0; c < h; ++c)
+        pair_forward<T, Gate>(xp.data() + c * S, xp.data() + (c + h) * S, yp.data() + c * S,
+                              yp.data() + (c + h) * S, k[c], k[c + h], T(p.threshold), S);
+      transpose(yp.data(), C, S, Y + n * S * C);
     }
   });
-}
-
-// Backward pass 1 of one row: grad_Gn, grad_Gn * xhat, grad_z * Gn of every channel, added to
-// acc ([3][C]).
-template <class T, math::SRUGate Gate>
-void row_terms(const T* __restrict x, const T* __restrict g, const RowCoefs<T>& rc, int64_t C, T t,
-               T* __restrict acc) {
-  const int64_t h = C / 2;
-  const T *__restrict a = rc.a.data(), *__restrict b = rc.b.data(), *__restrict w = rc.w.data(),
-          *__restrict mu = rc.mean.data(), *__restrict rs = rc.rstd.data();
-  for (int64_t c = 0; c < C; ++c) {
-    const int64_t cp = c < h ? c + h : c - h;
-    T direct, grad_gn, grad_z_gn;
-    element_grads<T, Gate>(x[c], g[c], g[cp], a[c], b[c], w[c], t, direct, grad_gn, grad_z_gn);
-    acc[c] += grad_gn;
-    acc[C + c] += grad_gn * (x[c] - mu[c]) * rs[c];
-    acc[2 * C + c] += grad_z_gn;
-  }
-}
-
-// Backward pass 2 of one row: grad_x = direct + kg grad_Gn + kx x + k0, per channel.
-template <class T, math::SRUGate Gate>
-void row_grad_x(const T* __restrict x, const T* __restrict g, const RowCoefs<T>& rc,
-                const T* __restrict kg, const T* __restrict kx, const T* __restrict k0, int64_t C,
-                T t, T* __restrict gx) {
-  const int64_t h = C / 2;
-  const T *__restrict a = rc.a.data(), *__restrict b = rc.b.data(), *__restrict w = rc.w.data();
-  for (int64_t c = 0; c < C; ++c) {
-    const int64_t cp = c < h ? c + h : c - h;
-    T direct, grad_gn, grad_z_gn;
-    element_grads<T, Gate>(x[c], g[c], g[cp], a[c], b[c], w[c], t, direct, grad_gn, grad_z_gn);
-    gx[c] = direct + kg[c] * grad_gn + kx[c] * x[c] + k0[c];
-  }
 }
 
 template <class T, math::SRUGate Gate>
 void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>& k,
                    const T* GA, int64_t N, int64_t C, int64_t S, const SRUParams& p,
                    std::vector<double>& s_gn, std::vector<double>& s_gnx, std::vector<double>& s_zgn) {
-  const int64_t G = p.groups, Cg = C / G;
+  const int64_t G = p.groups, Cg = C / G, h = C / 2;
   const T t = T(p.threshold);
   const double M = double(Cg * S);
-  parallel_for(N, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<double> sums(3 * C);
-    std::vector<T> kg(C), kx(C), k0(C);
+  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
+    std::vector<T> xp(C * S), gp(C * S), gxp(C * S), a1(S), a2(S), a3(S);
     for (int64_t n = lo; n < hi; ++n) {
-      const RowCoefs<T> rc(k, n, C);
-      const T *Xn = X + n * S * C, *Gn = GY + n * S * C;
-      cpu::column_sums<T, 3>(0, S, C, [&](int64_t r, T* acc) {
-        row_terms<T, Gate>(Xn + r * C, Gn + r * C, rc, C, t, acc);
-      }, sums.data());
-      for (int64_t c = 0; c < C; ++c) {
-        s_gn[n * C + c] = sums[c];
-        s_gnx[n * C + c] = sums[C + c];
-        s_zgn[n * C + c] = sums[2 * C + c];
+      transpose(X + n * S * C, S, C, xp.data());
+      transpose(GY + n * S * C, S, C, gp.data());
+      for (int64_t c = 0; c < C; ++c) {  // pass 1, per channel plane
+        const int64_t cp = (c + h) % C;
+        channel_terms<T, Gate>(xp.data() + c * S, gp.data() + c * S, gp.data() + cp * S, k[n * C + c],
+                               t, S, a1.data(), a2.data(), a3.data());
+        s_gn[n * C + c] = cpu::sum_run(a1.data(), S);
+        s_gnx[n * C + c] = cpu::sum_run(a2.data(), S);
+        s_zgn[n * C + c] = cpu::sum_run(a3.data(), S);
       }
       for (int64_t g = 0; g < G; ++g) {  // the group norm's backward, affine per group
         double sum_gh = 0, sum_ghx = 0;
         for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
-          sum_gh += sums[c] * GA[c];
-          sum_ghx += sums[C + c] * GA[c];
+          sum_gh += s_gn[n * C + c] * GA[c];
+          sum_ghx += s_gnx[n * C + c] * GA[c];
         }
-        const double mean = rc.mean[g * Cg], rstd = rc.rstd[g * Cg];
+        const ChannelCoef<T>& kc = k[n * C + g * Cg];
         const math::AffineGrad af = p.gn == GroupNormKind::Torch
-                                        ? math::norm_grad_affine(1.0, mean, rstd, sum_gh, sum_ghx, M)
-                                        : math::seed_norm_grad_affine(mean, rstd, p.eps, sum_gh, sum_ghx / rstd, M);
-        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
-          kg[c] = T(af.k_g * GA[c]);
-          kx[c] = T(af.k_x);
-          k0[c] = T(af.k_0);
-        }
+                                        ? math::norm_grad_affine(1.0, kc.mean, kc.rstd, sum_gh, sum_ghx, M)
+                                        : math::seed_norm_grad_affine(kc.mean, kc.rstd, p.eps, sum_gh, sum_ghx / kc.rstd, M);
+        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c)  // pass 2
+          channel_grad_x<T, Gate>(xp.data() + c * S, gp.data() + c * S, gp.data() + ((c + h) % C) * S,
+                                  k[n * C + c], t, S, T(af.k_g * GA[c]), T(af.k_x), T(af.k_0),
+                                  gxp.data() + c * S);
       }
-      for (int64_t r = 0; r < S; ++r)
-        row_grad_x<T, Gate>(Xn + r * C, Gn + r * C, rc, kg.data(), kx.data(), k0.data(), C, t,
-                            GX + (n * S + r) * C);
+      transpose(gxp.data(), C, S, GX + n * S * C);
     }
   });
 }
@@ -350,12 +280,8 @@ Tensor CpuBackend::sru_forward(const Tensor& x_in, const Tensor& gamma_in, const
     const T* X = x.data<T>();
     T *MEAN = mean.data<T>(), *RSTD = rstd.data<T>();
     if (cl) {
-      parallel_for(N, 1, [&](int64_t b, int64_t e) {
-        for (int64_t n = b; n < e; ++n) nhwc_stats(X + n * S * C, S, C, p, MEAN + n * G, RSTD + n * G);
-      });
-      auto k = channel_coefs<T>(MEAN, RSTD, gamma, beta, w, N, C, G);
       with_gate(p.gate, [&]<math::SRUGate Gate>() {
-        nhwc_forward<T, Gate>(X, y.data<T>(), k, N, C, S, T(p.threshold));
+        nhwc_forward<T, Gate>(X, y.data<T>(), MEAN, RSTD, gamma, beta, w, N, C, S, p);
       });
       return;
     }

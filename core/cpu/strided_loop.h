@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <numeric>
+#include <vector>
 
 #include "core/parallel.h"
 #include "core/shape.h"
@@ -58,18 +59,29 @@ struct StridedLoop {
     for (size_t k = 0; k < K; ++k) inner_stride[k] = strides[k].back();
     const int64_t nd = static_cast<int64_t>(shape.size());
     parallel_for(rows * per_row, std::max<int64_t>(1, 32768 / chunk), [&](int64_t b, int64_t e) {
+      // The outer index of run b, then an odometer: short runs (a few channels of a
+      // channels-last slice) must not pay a division per dim each.
+      std::array<int64_t, K> base{};
+      std::vector<int64_t> idx(nd > 1 ? nd - 1 : 0);
+      int64_t row = b / per_row, part = b % per_row;
+      for (int64_t d = nd - 2; d >= 0; --d) {
+        idx[d] = row % shape[d];
+        row /= shape[d];
+        for (size_t k = 0; k < K; ++k) base[k] += idx[d] * strides[k][d];
+      }
       for (int64_t w = b; w < e; ++w) {
-        int64_t row = w / per_row, part = w % per_row;
-        std::array<int64_t, K> off{};
-        int64_t rem = row;
-        for (int64_t d = nd - 2; d >= 0; --d) {
-          int64_t idx = rem % shape[d];
-          rem /= shape[d];
-          for (size_t k = 0; k < K; ++k) off[k] += idx * strides[k][d];
-        }
-        int64_t start = part * chunk, n = std::min(chunk, inner - start);
-        for (size_t k = 0; k < K; ++k) off[k] += start * inner_stride[k];
+        const int64_t start = part * chunk, n = std::min(chunk, inner - start);
+        std::array<int64_t, K> off;
+        for (size_t k = 0; k < K; ++k) off[k] = base[k] + start * inner_stride[k];
         kernel(n, off, inner_stride);
+        if (++part < per_row) continue;
+        part = 0;
+        for (int64_t d = nd - 2; d >= 0; --d) {  // next row
+          for (size_t k = 0; k < K; ++k) base[k] += strides[k][d];
+          if (++idx[d] < shape[d]) break;
+          for (size_t k = 0; k < K; ++k) base[k] -= strides[k][d] * shape[d];
+          idx[d] = 0;
+        }
       }
     });
   }
