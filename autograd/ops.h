@@ -4,7 +4,7 @@
 //   ops_elementwise.cpp  add sub mul div neg relu sigmoid exp log sqrt pow clamp where compare
 //   ops_reduce.cpp       sum mean global_avg_pool2d max_pool2d avg_pool2d cru_fuse
 //   ops_linalg.cpp       matmul linear conv2d
-//   ops_norm.cpp         batch_norm group_norm group_norm_seed sru
+//   ops_norm.cpp         batch_norm batch_norm_relu group_norm group_norm_seed sru
 //   ops_shape.cpp        reshape flatten slice split cat subsample2d pad_channels contiguous
 //   ops_loss.cpp         softmax log_softmax cross_entropy dropout
 #pragma once
@@ -85,6 +85,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
                   double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(x) + residual) in one pass forward and one backward: the tail of a ResNet
+// block (residual undefined: relu(batch_norm(x))). Same arguments and running update as
+// batch_norm; residual has x's shape.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                       const Tensor& running_mean, const Tensor& running_var, bool training,
+                       const Tensor& residual = Tensor(), double momentum = 0.1, double eps = 1e-5);
 // PyTorch GroupNorm: (x - mean) / sqrt(biased var + eps) per (sample, group); gamma, beta with C
 // elements (any shape, e.g. (C) or the seeds' (C,1,1)).
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& gamma, const Tensor& beta,

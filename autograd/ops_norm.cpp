@@ -1,5 +1,5 @@
-// autograd/ops_norm.cpp: batch_norm, group_norm (PyTorch), group_norm_seed (the seeds'
-// GroupBatchnorm2d) and the fused SRU, whose first step is a group norm. Kernels and formulas:
+// autograd/ops_norm.cpp: batch_norm (and batch_norm_relu, a ResNet block's tail in one pass),
+// group_norm (PyTorch), group_norm_seed (the seeds' GroupBatchnorm2d) and the fused SRU, whose first step is a group norm. Kernels and formulas:
 // core/*/norm.cpp, core/*/sru.cpp, core/math/norm.h, core/math/sru.h.
 #include <cmath>
 
@@ -25,21 +25,29 @@ Tensor affine_or(const Tensor& t, int64_t C, double fill, const Tensor& x, const
 bool wants(const Tensor& t) { return t.defined() && (t.requires_grad() || !t.is_leaf()); }
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                  const Tensor& running_mean, const Tensor& running_var, bool training,
-                  double momentum, double eps) {
-  const char* op = "batch_norm";
+// batch_norm and batch_norm_relu: y = act(bn(x) + residual), act ReLU when `relu`.
+static Tensor batch_norm_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              const Tensor& running_mean, const Tensor& running_var, bool training,
+                              double momentum, double eps, const Tensor& residual, bool relu,
+                              const char* op) {
   check_float(x, op, "input");
   SCCONV_CHECK(x.dim() >= 2, op << ": input must be (N, C, ...), got " << x.str());
   const int64_t C = x.size(1), M = x.numel() / C;
   Tensor g = affine_or(gamma, C, 1.0, x, op, "weight");
   Tensor b = affine_or(beta, C, 0.0, x, op, "bias");
+  if (residual.defined()) {
+    check_same_dtype(x, residual, op);
+    check_same_device(x, residual, op);
+    SCCONV_CHECK(residual.shape() == x.shape(), op << ": residual " << residual.str()
+                                                   << " must have the shape of input " << x.str());
+  }
+  const NormEpilogue ep{residual, relu};
   Backend& be = backend_for(x);
   Tensor y, mean, invstd;
   if (training) {
     SCCONV_CHECK(M > 1, op << ": training needs more than one value per channel, got input "
                            << x.str());
-    y = be.batch_norm_train(x, g, b, eps, mean, invstd);
+    y = be.batch_norm_train(x, g, b, eps, mean, invstd, ep);
     autograd::NoGradGuard no_grad;
     if (running_mean.defined()) {
       Tensor rm = affine_or(running_mean, C, 0.0, x, op, "running_mean");
@@ -58,20 +66,32 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
     autograd::NoGradGuard no_grad;
     mean = affine_or(running_mean, C, 0.0, x, op, "running_mean").clone();
     invstd = pow(add(affine_or(running_var, C, 1.0, x, op, "running_var"), eps), -0.5);
-    y = be.batch_norm_apply(x, g, b, mean, invstd);
+    y = be.batch_norm_apply(x, g, b, mean, invstd, ep);
   }
-  if (!autograd::needs_grad({&x, &gamma, &beta})) return y;
-  SavedTensor sx(x, op), sg(g, op);
+  if (!autograd::needs_grad({&x, &gamma, &beta, &residual})) return y;
+  SavedTensor sx(x, op), sg(g, op), sy(relu ? y : Tensor(), op);  // y: the ReLU's mask
   Shape gs = gamma.defined() ? gamma.shape() : Shape{}, bs = beta.defined() ? beta.shape() : Shape{};
-  bool wg = wants(gamma), wb = wants(beta);
-  return autograd::record(op, y, {&x, &gamma, &beta},
-                          [=](const Tensor& gy) {
-                            BatchNormGrads gr = backend_for(gy).batch_norm_backward(
-                                gy, sx.get(), sg.get(), mean, invstd, training);
-                            return std::vector<Tensor>{gr.grad_x,
-                                                       wg ? gr.grad_gamma.view(gs) : Tensor(),
-                                                       wb ? gr.grad_beta.view(bs) : Tensor()};
-                          });
+  bool wg = wants(gamma), wb = wants(beta), wr = wants(residual);
+  return autograd::record(op, y, {&x, &gamma, &beta, &residual}, [=](const Tensor& gy) {
+    BatchNormGrads gr = backend_for(gy).batch_norm_backward(gy, sx.get(), sg.get(), mean, invstd,
+                                                            training, sy.get(), wr);
+    return std::vector<Tensor>{gr.grad_x, wg ? gr.grad_gamma.view(gs) : Tensor(),
+                               wb ? gr.grad_beta.view(bs) : Tensor(), wr ? gr.grad_residual : Tensor()};
+  });
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum, double eps) {
+  return batch_norm_impl(x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                         Tensor(), false, "batch_norm");
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                       const Tensor& running_mean, const Tensor& running_var, bool training,
+                       const Tensor& residual, double momentum, double eps) {
+  return batch_norm_impl(x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                         residual, true, "batch_norm_relu");
 }
 
 static Tensor group_norm_impl(const Tensor& x, int64_t groups, const Tensor& gamma,

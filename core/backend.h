@@ -37,7 +37,14 @@ struct Pool2dParams {
   std::array<int64_t, 2> kernel{2, 2}, stride{2, 2}, padding{0, 0};
 };
 
-struct BatchNormGrads { Tensor grad_x, grad_gamma, grad_beta; };  // (N,C,H,W), (C), (C)
+// What batch norm applies after normalising, in the same pass: y = act(bn(x) + residual), with
+// the residual (x's shape) optional and act ReLU or identity (a ResNet block's tail).
+struct NormEpilogue {
+  Tensor residual;
+  bool relu = false;
+};
+// (N,C,H,W), (C), (C), and the residual's gradient (grad_y masked by the ReLU) when there is one
+struct BatchNormGrads { Tensor grad_x, grad_gamma, grad_beta, grad_residual; };
 struct GroupNormGrads { Tensor grad_x, grad_gamma, grad_beta; };
 enum class GroupNormKind : uint8_t { Torch, Seed };  // see core/math/norm.h
 
@@ -99,13 +106,18 @@ class Backend {
   // ---- normalisation. x (N,C,H,W) (or (N,C)); gamma, beta (C) ----
   // Training: batch statistics; writes mean (C) and invstd (C) for backward and the running update.
   virtual Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                  double eps, Tensor& mean, Tensor& invstd) = 0;
+                                  double eps, Tensor& mean, Tensor& invstd,
+                                  const NormEpilogue& ep) = 0;
   // Eval: y = (x - mean) * invstd * gamma + beta with given per-channel mean and invstd.
   virtual Tensor batch_norm_apply(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                  const Tensor& mean, const Tensor& invstd) = 0;
+                                  const Tensor& mean, const Tensor& invstd,
+                                  const NormEpilogue& ep) = 0;
+  // y: the output, when the epilogue had a ReLU (grad_y counts where y > 0); else undefined.
+  // want_residual: also return grad_residual.
   virtual BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x,
                                              const Tensor& gamma, const Tensor& mean,
-                                             const Tensor& invstd, bool training) = 0;
+                                             const Tensor& invstd, bool training, const Tensor& y,
+                                             bool want_residual) = 0;
   // Writes per-(n, group) mean and rstd ((N, G)); rstd is the factor that multiplies x - mean.
   virtual Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             int64_t groups, double eps, GroupNormKind kind, Tensor& mean,

@@ -111,19 +111,20 @@ class ProfilingBackend : public Backend {
     return in_.conv2d_backward_weights(gy, x, ws, wb, c);
   }
   Tensor batch_norm_train(const Tensor& x, const Tensor& g, const Tensor& b, double eps,
-                          Tensor& mean, Tensor& invstd) override {
+                          Tensor& mean, Tensor& invstd, const NormEpilogue& ep) override {
     Scope p("batch_norm");
-    return in_.batch_norm_train(x, g, b, eps, mean, invstd);
+    return in_.batch_norm_train(x, g, b, eps, mean, invstd, ep);
   }
   Tensor batch_norm_apply(const Tensor& x, const Tensor& g, const Tensor& b, const Tensor& mean,
-                          const Tensor& invstd) override {
+                          const Tensor& invstd, const NormEpilogue& ep) override {
     Scope p("batch_norm");
-    return in_.batch_norm_apply(x, g, b, mean, invstd);
+    return in_.batch_norm_apply(x, g, b, mean, invstd, ep);
   }
   BatchNormGrads batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& g,
-                                     const Tensor& mean, const Tensor& invstd, bool tr) override {
+                                     const Tensor& mean, const Tensor& invstd, bool tr,
+                                     const Tensor& y, bool want_residual) override {
     Scope p("batch_norm");
-    return in_.batch_norm_backward(gy, x, g, mean, invstd, tr);
+    return in_.batch_norm_backward(gy, x, g, mean, invstd, tr, y, want_residual);
   }
   Tensor group_norm(const Tensor& x, const Tensor& g, const Tensor& b, int64_t groups, double eps,
                     GroupNormKind k, Tensor& mean, Tensor& rstd) override {

@@ -23,6 +23,7 @@ thread_local bool t_check_finite = false;
 }
 FiniteCheckGuard::FiniteCheckGuard() : prev_(t_check_finite) { t_check_finite = true; }
 FiniteCheckGuard::~FiniteCheckGuard() { t_check_finite = prev_; }
+bool FiniteCheckGuard::active() { return t_check_finite; }
 
 bool all_finite(const Tensor& t) {
   if (!is_floating(t.dtype())) return true;

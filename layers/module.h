@@ -78,6 +78,7 @@ class FiniteCheckGuard {
  public:
   FiniteCheckGuard();
   ~FiniteCheckGuard();
+  static bool active();
  private:
   bool prev_;
 };

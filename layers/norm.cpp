@@ -1,6 +1,8 @@
 // layers/norm.cpp: the normalisation modules (kernels: autograd/ops_norm.cpp).
 #include "layers/norm.h"
 
+#include "layers/summary.h"
+
 namespace scconv {
 
 BatchNorm2d::BatchNorm2d(int64_t c, double eps_, double momentum_) : eps(eps_), momentum(momentum_) {
@@ -12,7 +14,7 @@ BatchNorm2d::BatchNorm2d(int64_t c, double eps_, double momentum_) : eps(eps_), 
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::I64));
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+void BatchNorm2d::start_call(const Tensor& x) {
   SCCONV_CHECK(x.dim() >= 2 && x.size(1) == weight.size(0),
                describe(*this) << ": expected " << weight.size(0) << " channels, got input "
                                << x.str());
@@ -20,7 +22,20 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     num_batches_tracked.data<int64_t>()[0] += 1;
     num_batches_tracked.bump_version();
   }
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  start_call(x);
   return batch_norm(x, weight, bias, running_mean, running_var, training(), momentum, eps);
+}
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x, const Tensor& residual) {
+  if (SummaryRecorder::active() || FiniteCheckGuard::active()) {
+    Tensor y = (*this)(x);  // listed (and checked) as a call of its own
+    return relu(residual.defined() ? add(y, residual) : y);
+  }
+  start_call(x);
+  return batch_norm_relu(x, weight, bias, running_mean, running_var, training(), residual, momentum, eps);
 }
 
 GroupNorm::GroupNorm(int64_t groups_, int64_t c, double eps_) : groups(groups_), eps(eps_) {

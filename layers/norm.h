@@ -11,9 +11,16 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1);
   Tensor forward(const Tensor& x) override;  // (N, C, H, W) -> same
+  // relu(forward(x) + residual) as one fused op (autograd batch_norm_relu; residual may be
+  // undefined): the tail of a ResNet block. While a summary is recorded it runs as this module's
+  // call followed by the add and ReLU, so that the table lists the layer.
+  Tensor forward_relu(const Tensor& x, const Tensor& residual = Tensor());
   std::string type() const override { return "BatchNorm2d"; }
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double eps, momentum;
+
+ private:
+  void start_call(const Tensor& x);  // checks x, counts the batch
 };
 
 // weight 1, bias 0 (C); statistics per (sample, group) with biased variance.

@@ -53,13 +53,13 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int64_t stride, const ModelCo
   }
 }
 
+// relu(bn(x)) and relu(bn(x) + identity) are one fused op each (BatchNorm2d::forward_relu).
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu((*bn1_)((*conv1_)(x)));
-  out = (*bn2_)((*conv2_)(out));
+  Tensor out = bn1_->forward_relu((*conv1_)(x));
   Tensor identity = x;
   if (shortcut_) identity = (*shortcut_)(x);
   else if (option_a_) identity = pad_channels(subsample2d(x, stride_), pad_before_, pad_after_);
-  return relu(add(out, identity));
+  return bn2_->forward_relu((*conv2_)(out), identity);
 }
 
 // ---- bottleneck block (ResNet-50/101) ------------------------------------------------------
@@ -77,10 +77,9 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, const ModelCo
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = relu((*bn1_)((*conv1_)(x)));
-  out = relu((*bn2_)((*conv2_)(out)));
-  out = (*bn3_)((*conv3_)(out));
-  return relu(add(out, downsample_ ? (*downsample_)(x) : x));
+  Tensor out = bn1_->forward_relu((*conv1_)(x));
+  out = bn2_->forward_relu((*conv2_)(out));
+  return bn3_->forward_relu((*conv3_)(out), downsample_ ? (*downsample_)(x) : x);
 }
 
 // ---- the networks --------------------------------------------------------------------------
@@ -134,7 +133,7 @@ Tensor ResNet::forward(const Tensor& x) {
   // Channels-last from here on: each conv runs on oneDNN's NHWC kernels without reorders, and
   // every other op keeps the layout of its input (docs/performance.md).
   Tensor h = contiguous(x, MemoryFormat::ChannelsLast);
-  h = relu((*bn1_)((*conv1_)(h)));
+  h = bn1_->forward_relu((*conv1_)(h));
   if (maxpool_) h = (*maxpool_)(h);
   for (auto& layer : layers_) h = (*layer)(h);
   return (*head_)(flatten((*avgpool_)(h), 1));

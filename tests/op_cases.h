@@ -109,6 +109,18 @@ inline const std::vector<OpCase>& op_cases() {
        }},
       {"batch_norm_2d_input", {{5, 3}, {3}, {3}},
        [](const V& x) { return batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), true); }},
+      {"batch_norm_relu_train", {{2, 3, 4, 5}, {3}, {3}},
+       [](const V& x) {
+         Tensor rm = case_running(3, false, x[0].dtype()), rv = case_running(3, true, x[0].dtype());
+         return batch_norm_relu(x[0], x[1], x[2], rm, rv, true);
+       }},
+      {"batch_norm_add_relu_train", {{2, 3, 4, 5}, {3}, {3}, {2, 3, 4, 5}},
+       [](const V& x) { return batch_norm_relu(x[0], x[1], x[2], Tensor(), Tensor(), true, x[3]); }},
+      {"batch_norm_add_relu_eval", {{2, 3, 4, 5}, {3}, {3}, {2, 3, 4, 5}},
+       [](const V& x) {
+         return batch_norm_relu(x[0], x[1], x[2], case_running(3, false, x[0].dtype()),
+                                case_running(3, true, x[0].dtype()), false, x[3]);
+       }},
       {"group_norm_g2", {{2, 4, 3, 3}, {4}, {4}},
        [](const V& x) { return group_norm(x[0], 2, x[1], x[2]); }},
       {"group_norm_g1_batch1", {{1, 3, 4, 5}, {3}, {3}},

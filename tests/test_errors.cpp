@@ -23,6 +23,8 @@ TEST_CASE("shape mismatches name the op and both shapes") {
                        Contains("batch_norm: weight float32(4,) must have 3 elements"), Error);
   CHECK_THROWS_WITH_AS(group_norm(Tensor::ones({2, 6, 4, 4}), 4, Tensor(), Tensor()),
                        Contains("group_norm: groups=4 must divide the 6 channels"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm_relu(x, Tensor(), Tensor(), Tensor(), Tensor(), true, Tensor::ones({1, 3, 4, 4})),
+                       Contains("batch_norm_relu: residual float32(1, 3, 4, 4) must have the shape of input float32(1, 3, 8, 8)"), Error);
   SRUParams sp;
   sp.groups = 2;
   Tensor c4 = Tensor::ones({4});

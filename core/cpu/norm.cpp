@@ -17,16 +17,24 @@ namespace scconv {
 namespace {
 int64_t spatial(const Tensor& x) { return x.numel() / (x.size(0) * x.size(1)); }
 
-// Applies y = x * scale[c] + shift[c] over contiguous (N, C, S).
+// The batch norm epilogue of one element: v (+ residual), then ReLU (NormEpilogue).
+template <class T>
+inline T epilogue(T v, const T* residual, int64_t i, bool relu) {
+  if (residual) v += residual[i];
+  return relu ? (v > T(0) ? v : T(0)) : v;
+}
+
+// Applies y = act(x * scale[c] + shift[c] (+ residual)) over contiguous (N, C, S).
 template <class T>
 void affine_per_channel(const T* X, T* Y, int64_t N, int64_t C, int64_t S,
-                        const std::vector<T>& scale, const std::vector<T>& shift) {
+                        const std::vector<T>& scale, const std::vector<T>& shift, const T* R, bool relu) {
   parallel_for(N * C, std::max<int64_t>(1, 16384 / std::max<int64_t>(S, 1)), [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
       const T a = scale[p % C], s = shift[p % C];
-      const T* xp = X + p * S;
-      T* yp = Y + p * S;
-      for (int64_t k = 0; k < S; ++k) yp[k] = xp[k] * a + s;
+      const T* __restrict xp = X + p * S;
+      const T* __restrict rp = R ? R + p * S : nullptr;
+      T* __restrict yp = Y + p * S;
+      for (int64_t k = 0; k < S; ++k) yp[k] = epilogue(xp[k] * a + s, rp, k, relu);
     }
   });
 }
@@ -49,18 +57,49 @@ void channel_sums(int64_t M, int64_t C, F add_row, std::array<std::vector<double
       for (int64_t c = 0; c < C; ++c) sums[k][c] += part[(ch * K + k) * C + c];
 }
 
-// y = x * a[c] + b[c] over rows of C.
+// y = act(x * a[c] + b[c] (+ residual)) over rows of C.
 template <class T>
-void rows_affine(const T* X, T* Y, int64_t M, int64_t C, const std::vector<T>& a, const std::vector<T>& b) {
+void rows_affine(const T* X, T* Y, int64_t M, int64_t C, const std::vector<T>& a, const std::vector<T>& b,
+                 const T* R, bool relu) {
   parallel_for(M, std::max<int64_t>(1, 16384 / C), [&](int64_t lo, int64_t hi) {
     const T* __restrict pa = a.data();
     const T* __restrict pb = b.data();
     for (int64_t r = lo; r < hi; ++r) {
       const T* __restrict xr = X + r * C;
+      const T* __restrict rr = R ? R + r * C : nullptr;
       T* __restrict yr = Y + r * C;
-      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c];
+      for (int64_t c = 0; c < C; ++c) yr[c] = epilogue(xr[c] * pa[c] + pb[c], rr, c, relu);
     }
   });
+}
+
+// One row of the channels-last backward: the sums of g and g (x - mean), g = grad_y masked by the
+// ReLU (y > 0) when Relu.
+template <class T, bool Relu>
+void bn_grad_sums_row(const T* __restrict x, const T* __restrict gy, const T* __restrict y,
+                      const T* __restrict mu, T* __restrict a0, T* __restrict a1, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) {
+    const T g = Relu && !(y[c] > T(0)) ? T(0) : gy[c];
+    a0[c] += g;
+    a1[c] += g * (x[c] - mu[c]);
+  }
+}
+// grad_x = kg g + kx x + k0 for one row; grad_residual = g when gr is given.
+template <class T, bool Relu>
+void bn_grad_x_row(const T* __restrict x, const T* __restrict gy, const T* __restrict y,
+                   const T* __restrict kg, const T* __restrict kx, const T* __restrict k0,
+                   T* __restrict gx, T* __restrict gr, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) {
+    const T g = Relu && !(y[c] > T(0)) ? T(0) : gy[c];
+    gx[c] = kg[c] * g + kx[c] * x[c] + k0[c];
+  }
+  if (gr)
+    for (int64_t c = 0; c < C; ++c) gr[c] = Relu && !(y[c] > T(0)) ? T(0) : gy[c];
+}
+template <class F>
+void with_relu(bool relu, F f) {
+  if (relu) f.template operator()<true>();
+  else f.template operator()<false>();
 }
 
 bool channels_last(const Tensor& x) { return x.suggest_memory_format() == MemoryFormat::ChannelsLast; }
@@ -70,7 +109,7 @@ bool channels_last(const Tensor& x) { return x.suggest_memory_format() == Memory
 // ---- batch norm ------------------------------------------------------------------------------
 
 Tensor CpuBackend::batch_norm_train(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
-                                    double eps, Tensor& mean, Tensor& invstd) {
+                                    double eps, Tensor& mean, Tensor& invstd, const NormEpilogue& ep) {
   if (channels_last(x_in)) {
     Tensor x = x_in.contiguous(MemoryFormat::ChannelsLast);
     const int64_t C = x.size(1), M = x.numel() / C;
@@ -96,7 +135,7 @@ Tensor CpuBackend::batch_norm_train(const Tensor& x_in, const Tensor& gamma, con
         invstd.data<T>()[c] = T(math::rstd_biased(ssd[0][c], double(M), eps));
       }
     });
-    return batch_norm_apply(x, gamma, beta, mean, invstd);
+    return batch_norm_apply(x, gamma, beta, mean, invstd, ep);
   }
   Tensor x = x_in.contiguous();
   const int64_t N = x.size(0), C = x.size(1), S = spatial(x), M = N * S;
@@ -117,13 +156,15 @@ Tensor CpuBackend::batch_norm_train(const Tensor& x_in, const Tensor& gamma, con
       }
     });
   });
-  return batch_norm_apply(x, gamma, beta, mean, invstd);
+  return batch_norm_apply(x, gamma, beta, mean, invstd, ep);
 }
 
 Tensor CpuBackend::batch_norm_apply(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
-                                    const Tensor& mean, const Tensor& invstd) {
+                                    const Tensor& mean, const Tensor& invstd, const NormEpilogue& ep) {
   const bool cl = channels_last(x_in);
-  Tensor x = cl ? x_in.contiguous(MemoryFormat::ChannelsLast) : x_in.contiguous();
+  const MemoryFormat fmt = cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  Tensor x = x_in.contiguous(fmt);
+  Tensor res = ep.residual.defined() ? ep.residual.contiguous(fmt) : Tensor();
   const int64_t N = x.size(0), C = x.size(1), S = spatial(x);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), Device::CPU, cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
   SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
@@ -136,38 +177,36 @@ Tensor CpuBackend::batch_norm_apply(const Tensor& x_in, const Tensor& gamma, con
       scale[c] = static_cast<T>(a);
       shift[c] = static_cast<T>(double(bt.data<T>()[c]) - double(m.data<T>()[c]) * a);
     }
-    if (cl) rows_affine(x.data<T>(), y.data<T>(), N * S, C, scale, shift);
-    else affine_per_channel(x.data<T>(), y.data<T>(), N, C, S, scale, shift);
+    const T* R = res.defined() ? res.data<T>() : nullptr;
+    if (cl) rows_affine(x.data<T>(), y.data<T>(), N * S, C, scale, shift, R, ep.relu);
+    else affine_per_channel(x.data<T>(), y.data<T>(), N, C, S, scale, shift, R, ep.relu);
   });
   return y;
 }
 
 BatchNormGrads CpuBackend::batch_norm_backward(const Tensor& grad_y_in, const Tensor& x_in,
                                                const Tensor& gamma_in, const Tensor& mean_in,
-                                               const Tensor& invstd_in, bool training) {
+                                               const Tensor& invstd_in, bool training,
+                                               const Tensor& y_in, bool want_residual) {
   const bool cl = channels_last(x_in);
   const MemoryFormat fmt = cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   Tensor gy = grad_y_in.contiguous(fmt), x = x_in.contiguous(fmt), gamma = gamma_in.contiguous(),
          mean = mean_in.contiguous(), invstd = invstd_in.contiguous();
+  const bool relu = y_in.defined();
+  Tensor y = relu ? y_in.contiguous(fmt) : Tensor();
   const int64_t N = x.size(0), C = x.size(1), S = spatial(x), M = N * S;
   BatchNormGrads out{Tensor::empty(x.shape(), x.dtype(), Device::CPU, fmt), Tensor::empty({C}, x.dtype()),
-                     Tensor::empty({C}, x.dtype())};
+                     Tensor::empty({C}, x.dtype()), Tensor()};
+  if (want_residual) out.grad_residual = relu ? Tensor::empty(x.shape(), x.dtype(), Device::CPU, fmt) : gy;
   if (cl) {
     SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", [&] {
       using T = scalar_t;
       const T *X = x.data<T>(), *G = gy.data<T>(), *MU = mean.data<T>();
+      const T* Y = relu ? y.data<T>() : X;  // the ReLU's mask: grad_y counts where y > 0 (unread without)
       std::array<std::vector<double>, 2> sums;  // sum(grad_y), sum(grad_y * (x - mean))
-      channel_sums<T, 2>(M, C, [&](int64_t r, T* acc) {
-        const T* __restrict xr = X + r * C;
-        const T* __restrict gr = G + r * C;
-        const T* __restrict mu = MU;
-        T* __restrict a0 = acc;
-        T* __restrict a1 = acc + C;
-        for (int64_t c = 0; c < C; ++c) {
-          a0[c] += gr[c];
-          a1[c] += gr[c] * (xr[c] - mu[c]);
-        }
-      }, sums);
+      with_relu(relu, [&]<bool Relu>() {
+        channel_sums<T, 2>(M, C, [&](int64_t r, T* acc) { bn_grad_sums_row<T, Relu>(X + r * C, G + r * C, Y + r * C, MU, acc, acc + C, C); }, sums);
+      });
       std::vector<T> kg(C), kx(C), k0(C);
       for (int64_t c = 0; c < C; ++c) {
         const double rs = invstd.data<T>()[c], ga = gamma.data<T>()[c];
@@ -180,16 +219,21 @@ BatchNormGrads CpuBackend::batch_norm_backward(const Tensor& grad_y_in, const Te
         k0[c] = T(a.k_0);
       }
       T* GX = out.grad_x.data<T>();
-      parallel_for(M, std::max<int64_t>(1, 16384 / C), [&](int64_t lo, int64_t hi) {
-        for (int64_t r = lo; r < hi; ++r) {
-          const T* __restrict xr = X + r * C;
-          const T* __restrict gr = G + r * C;
-          T* __restrict o = GX + r * C;
-          for (int64_t c = 0; c < C; ++c) o[c] = kg[c] * gr[c] + kx[c] * xr[c] + k0[c];
-        }
+      T* GR = relu && want_residual ? out.grad_residual.data<T>() : nullptr;
+      with_relu(relu, [&]<bool Relu>() {
+        parallel_for(M, std::max<int64_t>(1, 16384 / C), [&](int64_t lo, int64_t hi) {
+          for (int64_t r = lo; r < hi; ++r)
+            bn_grad_x_row<T, Relu>(X + r * C, G + r * C, Y + r * C, kg.data(), kx.data(), k0.data(),
+                                   GX + r * C, GR ? GR + r * C : nullptr, C);
+        });
       });
     });
     return out;
+  }
+  if (relu) {  // NCHW: the masked gradient first, then the plain backward
+    Tensor masked = unary_backward(UnaryOp::Relu, y, y, gy, 0, 0);
+    if (want_residual) out.grad_residual = masked;
+    gy = masked;
   }
   SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", [&] {
     using T = scalar_t;

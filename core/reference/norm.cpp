@@ -2,6 +2,7 @@
 // Both normalise "sets" of elements: batch norm one set per channel (over N and space), group
 // norm one set per (sample, group of C/G channels) (over those channels and space). The scalar
 // formulas are in core/math/norm.h.
+#include "core/math/activations.h"
 #include "core/math/norm.h"
 #include "core/reference/reference_backend.h"
 
@@ -16,7 +17,7 @@ int64_t spatial(const Tensor& x) { return x.numel() / (x.size(0) * x.size(1)); }
 
 Tensor ReferenceBackend::batch_norm_train(const Tensor& x, const Tensor& gamma,
                                           const Tensor& beta, double eps, Tensor& mean,
-                                          Tensor& invstd) {
+                                          Tensor& invstd, const NormEpilogue& ep) {
   const int64_t N = x.size(0), C = x.size(1), S = spatial(x), M = N * S;
   mean = Tensor::empty({C}, x.dtype());
   invstd = Tensor::empty({C}, x.dtype());
@@ -35,12 +36,12 @@ Tensor ReferenceBackend::batch_norm_train(const Tensor& x, const Tensor& gamma,
       invstd.data<scalar_t>()[c] = static_cast<scalar_t>(math::rstd_biased(ssd, M, eps));
     });
   }
-  return batch_norm_apply(x, gamma, beta, mean, invstd);
+  return batch_norm_apply(x, gamma, beta, mean, invstd, ep);
 }
 
 Tensor ReferenceBackend::batch_norm_apply(const Tensor& x, const Tensor& gamma,
                                           const Tensor& beta, const Tensor& mean,
-                                          const Tensor& invstd) {
+                                          const Tensor& invstd, const NormEpilogue& ep) {
   const int64_t C = x.size(1), S = spatial(x);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
@@ -48,18 +49,31 @@ Tensor ReferenceBackend::batch_norm_apply(const Tensor& x, const Tensor& gamma,
     for (int64_t i = 0; i < x.numel(); ++i) {
       int64_t c = (i / S) % C;
       double xhat = (ref::get(x, i) - ref::get(mean, c)) * ref::get(invstd, c);
-      Y[i] = static_cast<scalar_t>(xhat * ref::get(gamma, c) + ref::get(beta, c));
+      double v = xhat * ref::get(gamma, c) + ref::get(beta, c);
+      if (ep.residual.defined()) v += ref::get(ep.residual, i);  // the epilogue
+      Y[i] = static_cast<scalar_t>(ep.relu ? math::relu(v) : v);
     }
   });
   return y;
 }
 
-BatchNormGrads ReferenceBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x,
+BatchNormGrads ReferenceBackend::batch_norm_backward(const Tensor& grad_y_in, const Tensor& x,
                                                      const Tensor& gamma, const Tensor& mean,
-                                                     const Tensor& invstd, bool training) {
+                                                     const Tensor& invstd, bool training,
+                                                     const Tensor& y, bool want_residual) {
   const int64_t N = x.size(0), C = x.size(1), S = spatial(x), M = N * S;
+  // The epilogue's backward first: the ReLU passes grad_y where the output is positive; the
+  // residual's gradient is that masked grad_y.
+  Tensor grad_y = grad_y_in;
+  if (y.defined()) {
+    grad_y = Tensor::empty(x.shape(), x.dtype());
+    SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", [&] {
+      for (int64_t i = 0; i < x.numel(); ++i)
+        grad_y.data<scalar_t>()[i] = static_cast<scalar_t>(math::relu_grad(ref::get(y, i), ref::get(grad_y_in, i)));
+    });
+  }
   BatchNormGrads g{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),
-                   Tensor::empty({C}, x.dtype())};
+                   Tensor::empty({C}, x.dtype()), want_residual ? grad_y.contiguous() : Tensor()};
   SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", [&] {
     for (int64_t c = 0; c < C; ++c) {
       double m = ref::get(mean, c), rs = ref::get(invstd, c), ga = ref::get(gamma, c);

@@ -36,12 +36,12 @@ class ReferenceBackend : public Backend {
                                                     const Conv2dParams& p) override;
 
   Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
-                          Tensor& mean, Tensor& invstd) override;
+                          Tensor& mean, Tensor& invstd, const NormEpilogue& ep) override;
   Tensor batch_norm_apply(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                          const Tensor& mean, const Tensor& invstd) override;
+                          const Tensor& mean, const Tensor& invstd, const NormEpilogue& ep) override;
   BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                     const Tensor& mean, const Tensor& invstd,
-                                     bool training) override;
+                                     const Tensor& mean, const Tensor& invstd, bool training,
+                                     const Tensor& y, bool want_residual) override;
   Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
                     double eps, GroupNormKind kind, Tensor& mean, Tensor& rstd) override;
   GroupNormGrads group_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
