@@ -52,6 +52,25 @@ void module_gradcheck(const std::string& what, Module& m, const Shape& in_shape)
     CHECK_CLOSE(analytic, numeric, 1e-5, 1e-6, what << ": gradient of " << name);
   }
 }
+
+// A module's fused forward() against its step-by-step forward_unfused(): output, input gradient
+// and every parameter gradient of L = sum(y * proj).
+template <class M>
+void check_fused_matches_unfused(M& m, const Tensor& x0, const Tensor& proj, double tol, const std::string& what) {
+  std::vector<Tensor> results[2];
+  for (int unfused = 0; unfused < 2; ++unfused) {
+    Tensor x = x0.clone().set_requires_grad(true);
+    m.zero_grad();
+    Tensor y = unfused ? m.forward_unfused(x) : m.forward(x);
+    autograd::backward(sum(mul(y, proj)));
+    results[unfused] = {y.detach(), x.grad()};
+    for (auto& [n, p] : m.named_parameters())
+      results[unfused].push_back(p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), p.dtype()));
+  }
+  for (size_t k = 0; k < results[0].size(); ++k)
+    CHECK_CLOSE(results[0][k], results[1][k], tol, tol * std::max(1.0, max_abs(results[1][k])),
+                what << " tensor " << k << " (output, grad x, grad of each parameter)");
+}
 }  // namespace
 
 TEST_CASE("module tree: dotted names, modes, parameter counts") {
@@ -166,21 +185,8 @@ TEST_CASE("the fused SRU equals the SRU step by step, every option, float64 and 
           hash_init(m, what + "/");
           Tensor x0 = hash_uniform(what + "/x", {3, 16, 7, 6}, -1, 1, dt);
           Tensor proj = hash_uniform(what + "/proj", {3, 16, 7, 6}, -1, 1, dt);
-          std::vector<Tensor> results[2];  // fused, unfused: output, grad x, grads of parameters
-          for (int unfused = 0; unfused < 2; ++unfused) {
-            Tensor x = x0.clone().set_requires_grad(true);
-            m.zero_grad();
-            Tensor y = unfused ? m.forward_unfused(x) : m.forward(x);
-            autograd::backward(sum(mul(y, proj)));
-            results[unfused] = {y.detach(), x.grad()};
-            for (auto& [n, p] : m.named_parameters())
-              results[unfused].push_back(p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), dt));
-          }
           // float32: the fast kernel's exp has a relative error below 2e-7
-          const double tol = dt == DType::F64 ? 1e-10 : 2e-4;
-          for (size_t k = 0; k < results[0].size(); ++k)
-            CHECK_CLOSE(results[0][k], results[1][k], tol, tol * std::max(1.0, max_abs(results[1][k])),
-                        what << " tensor " << k << " (output, grad x, grad of each parameter)");
+          check_fused_matches_unfused(m, x0, proj, dt == DType::F64 ? 1e-10 : 2e-4, what);
         }
 }
 
@@ -197,19 +203,7 @@ TEST_CASE("the fused CRU fuse equals the CRU step by step, every fuse and stride
         hash_init(m, what + "/");
         Tensor x0 = hash_uniform(what + "/x", {3, 16, 8, 6}, -1, 1, dt);
         Tensor proj = hash_uniform(what + "/proj", {3, 32, 8 / stride, 6 / stride}, -1, 1, dt);
-        std::vector<Tensor> results[2];
-        for (int unfused = 0; unfused < 2; ++unfused) {
-          Tensor x = x0.clone().set_requires_grad(true);
-          m.zero_grad();
-          Tensor y = unfused ? m.forward_unfused(x) : m.forward(x);
-          autograd::backward(sum(mul(y, proj)));
-          results[unfused] = {y.detach(), x.grad()};
-          for (auto& [n, p] : m.named_parameters()) results[unfused].push_back(p.grad());
-        }
-        const double tol = dt == DType::F64 ? 1e-10 : 1e-4;
-        for (size_t k = 0; k < results[0].size(); ++k)
-          CHECK_CLOSE(results[0][k], results[1][k], tol, tol * std::max(1.0, max_abs(results[1][k])),
-                      what << " tensor " << k << " (output, grad x, grad of each parameter)");
+        check_fused_matches_unfused(m, x0, proj, dt == DType::F64 ? 1e-10 : 1e-4, what);
       }
 }
 

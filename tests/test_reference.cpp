@@ -31,6 +31,17 @@ void compare_paths(const std::string& name, F f, const std::vector<Tensor>& inpu
     CHECK_CLOSE(fast[k], ref[k], rtol, atol * std::max(1.0, max_abs(ref[k])),
                 name << (k == 0 ? ": output" : ": gradient of input " + std::to_string(k - 1)));
 }
+// f(inputs) forward and backward at 1 and at 2 threads: the same bits.
+template <class F>
+void check_same_bits_any_threads(F f, const std::vector<Tensor>& in, const Tensor& proj, const std::string& what) {
+  int saved = get_num_threads();
+  set_num_threads(1);
+  std::vector<Tensor> one = forward_backward(f, in, proj);
+  set_num_threads(2);
+  std::vector<Tensor> two = forward_backward(f, in, proj);
+  set_num_threads(saved);
+  for (size_t k = 0; k < one.size(); ++k) CHECK_CLOSE(one[k], two[k], 0, 0, what << ", tensor " << k << ", 1 vs 2 threads");
+}
 }  // namespace
 
 TEST_CASE("fast vs reference: every op in the table (float32)") {
@@ -117,35 +128,28 @@ TEST_CASE("results do not depend on the thread count beyond rounding") {
 
 TEST_CASE("the fused CRU fuse gives the same bits at any thread count") {
   Generator g(23);
-  for (int kind : {0, 1}) {
-    std::vector<Tensor> in{g.normal({8, 16, 12, 12}), g.normal({8, 12, 12, 12}), g.normal({8, 4, 12, 12})};
-    Tensor proj = g.normal({8, 16, 12, 12});
-    auto run = [&] {
-      return forward_backward([kind](const std::vector<Tensor>& x) { return cru_fuse(x[0], {x[1], x[2]}, kind); }, in, proj);
-    };
-    int saved = get_num_threads();
-    set_num_threads(1);
-    std::vector<Tensor> one = run();
-    set_num_threads(2);
-    std::vector<Tensor> two = run();
-    set_num_threads(saved);
-    for (size_t k = 0; k < one.size(); ++k) CHECK_CLOSE(one[k], two[k], 0, 0, "kind " << kind << ", tensor " << k);
-  }
+  for (int kind : {0, 1})
+    for (MemoryFormat fmt : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+      std::vector<Tensor> in{g.normal({8, 16, 12, 12}).contiguous(fmt), g.normal({8, 12, 12, 12}).contiguous(fmt),
+                             g.normal({8, 4, 12, 12}).contiguous(fmt)};
+      check_same_bits_any_threads([kind](const std::vector<Tensor>& x) { return cru_fuse(x[0], {x[1], x[2]}, kind); },
+                                  in, g.normal({8, 16, 12, 12}), "cru_fuse kind " + std::to_string(kind));
+    }
 }
 
 TEST_CASE("the fused SRU gives the same bits at any thread count") {
   Generator g(22);
-  std::vector<Tensor> in{g.normal({8, 16, 12, 12}), g.normal({16}), g.normal({16}), g.normal({16})};
-  Tensor proj = g.normal({8, 16, 12, 12});
-  auto run = [&] {
-    return forward_backward([](const std::vector<Tensor>& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 2, false)); },
-                            in, proj);
-  };
-  int saved = get_num_threads();
-  set_num_threads(1);
-  std::vector<Tensor> one = run();
-  set_num_threads(2);
-  std::vector<Tensor> two = run();
-  set_num_threads(saved);
-  for (size_t k = 0; k < one.size(); ++k) CHECK_CLOSE(one[k], two[k], 0, 0, "tensor " << k << ", 1 vs 2 threads");
+  for (MemoryFormat fmt : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    std::vector<Tensor> in{g.normal({8, 16, 12, 12}).contiguous(fmt), g.normal({16}), g.normal({16}), g.normal({16})};
+    check_same_bits_any_threads([](const std::vector<Tensor>& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 2, false)); },
+                                in, g.normal({8, 16, 12, 12}), "sru");
+  }
+}
+
+TEST_CASE("channels-last batch norm (+ ReLU, + residual) gives the same bits at any thread count") {
+  Generator g(24);
+  const MemoryFormat cl = MemoryFormat::ChannelsLast;
+  std::vector<Tensor> in{g.normal({8, 16, 12, 12}).contiguous(cl), g.normal({16}), g.normal({16}), g.normal({8, 16, 12, 12}).contiguous(cl)};
+  check_same_bits_any_threads([](const std::vector<Tensor>& x) { return batch_norm_relu(x[0], x[1], x[2], Tensor(), Tensor(), true, x[3]); },
+                              in, g.normal({8, 16, 12, 12}), "batch_norm_relu");
 }
