@@ -31,6 +31,23 @@ def split_cat(x):
     return torch.cat([b, a], 1)
 
 
+def sru(x, g, b, w):
+    """The unfused SRU in PyTorch (16 groups of one channel, soft gate), as bench_ops's sru_fused."""
+    r = torch.sigmoid(F.group_norm(x, 16, g, b) * w.view(1, -1, 1, 1))
+    info = r > 0.5
+    x1, x2 = torch.where(info, torch.ones_like(r), r) * x, torch.where(info, torch.zeros_like(r), r) * x
+    return torch.cat([x1[:, :8] + x2[:, 8:], x1[:, 8:] + x2[:, :8]], 1)
+
+
+def cru_fuse(y1, a, b):
+    """The CRU fuse (branch softmax) in PyTorch, as bench_ops's cru_fuse."""
+    y2 = torch.cat([a, b], 1)
+    s = torch.cat([F.adaptive_avg_pool2d(y1, 1), F.adaptive_avg_pool2d(y2, 1)], 1)
+    beta = torch.softmax(s.view(s.shape[0], 2, -1), 1)
+    n, c = y1.shape[:2]
+    return beta[:, 0].reshape(n, c, 1, 1) * y1 + beta[:, 1].reshape(n, c, 1, 1) * y2
+
+
 LABELS = torch.arange(128) % 10
 ACT = (128, 16, 32, 32)
 BENCHES = [
@@ -39,6 +56,8 @@ BENCHES = [
     ("batch_norm_train", [ACT, (16,), (16,)],
      lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True)),
     ("group_norm_g4", [ACT, (16,), (16,)], lambda x, g, b: F.group_norm(x, 4, g, b)),
+    ("sru_fused", [ACT, (16,), (16,), (16,)], sru),
+    ("cru_fuse", [ACT, (128, 8, 32, 32), (128, 8, 32, 32)], cru_fuse),
     ("relu", [ACT], torch.relu),
     ("sigmoid", [ACT], torch.sigmoid),
     ("add", [ACT, ACT], torch.add),
@@ -82,7 +101,9 @@ def main():
             fn(*xs).backward(gy)
 
         tf, tb = time_it(fwd) * 1e3, time_it(both) * 1e3
-        o = ours[name]
+        o = ours.get(name)
+        if o is None:
+            continue
         print(f"{name:22s} {o['fwd_ms']:9.3f} {tf:9.3f} {tf / o['fwd_ms']:6.2f}   "
               f"{o['fwd_bwd_ms']:9.3f} {tb:9.3f} {tb / o['fwd_bwd_ms']:6.2f}")
 
