@@ -53,6 +53,31 @@ inline T sigmoid_fast(T z) {
 }
 
 // Both channels of a pair (c, c + C/2) at S pixels: each output reads both inputs.
+// The group norm's statistics of one group: M contiguous values (a block of channel planes).
+template <class T>
+void group_stats(const T* block, int64_t M, const SRUParams& p, T& mean, T& rstd) {
+  const double m = cpu::sum_run(block, M) / double(M);
+  const double ssd = cpu::sum_sq_dev_run(block, M, T(m));
+  mean = T(m);
+  rstd = T(p.gn == GroupNormKind::Torch ? math::rstd_biased(ssd, M, p.eps) : math::rstd_seed(ssd, M, p.eps));
+}
+
+// The group norm's backward for group g of sample n, affine: grad_x = k_g gh + k_x x + k_0, from
+// the per-channel sums of grad_Gn and grad_Gn * xhat (s_gn, s_gnx at n * C).
+template <class T>
+math::AffineGrad group_grad_affine(const double* s_gn, const double* s_gnx, const T* GA,
+                                   const ChannelCoef<T>& kc, int64_t g, int64_t Cg, double M,
+                                   const SRUParams& p) {
+  double sum_gh = 0, sum_ghx = 0;
+  for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
+    sum_gh += s_gn[c] * GA[c];
+    sum_ghx += s_gnx[c] * GA[c];
+  }
+  return p.gn == GroupNormKind::Torch
+             ? math::norm_grad_affine(1.0, kc.mean, kc.rstd, sum_gh, sum_ghx, M)
+             : math::seed_norm_grad_affine(kc.mean, kc.rstd, p.eps, sum_gh, sum_ghx / kc.rstd, M);
+}
+
 template <class T, math::SRUGate Gate>
 void pair_forward(const T* __restrict x0, const T* __restrict x1, T* __restrict y0,
                   T* __restrict y1, const ChannelCoef<T> k0, const ChannelCoef<T> k1, T t, int64_t S) {
@@ -145,17 +170,8 @@ void backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>&
   std::vector<math::AffineGrad> aff(N * G);
   const double M = double(Cg * S);
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t g = 0; g < G; ++g) {
-      double sum_gh = 0, sum_ghx = 0;
-      for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
-        sum_gh += s_gn[n * C + c] * GA[c];
-        sum_ghx += s_gnx[n * C + c] * GA[c];
-      }
-      const ChannelCoef<T>& kc = k[n * C + g * Cg];
-      aff[n * G + g] = p.gn == GroupNormKind::Torch
-                           ? math::norm_grad_affine(1.0, kc.mean, kc.rstd, sum_gh, sum_ghx, M)
-                           : math::seed_norm_grad_affine(kc.mean, kc.rstd, p.eps, sum_gh, sum_ghx / kc.rstd, M);
-    }
+    for (int64_t g = 0; g < G; ++g)
+      aff[n * G + g] = group_grad_affine(&s_gn[n * C], &s_gnx[n * C], GA, k[n * C + g * Cg], g, Cg, M, p);
   // pass 2: grad_x
   parallel_for(N * h, grain, [&](int64_t b, int64_t e) {
     for (int64_t pi = b; pi < e; ++pi) {
@@ -194,14 +210,8 @@ void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const
     std::vector<T> xp(C * S), yp(C * S);
     for (int64_t n = lo; n < hi; ++n) {
       transpose(X + n * S * C, S, C, xp.data());
-      for (int64_t g = 0; g < G; ++g) {  // group statistics: the NCHW kernel's, on the planes
-        const T* block = xp.data() + g * M;
-        const double m = cpu::sum_run(block, M) / double(M);
-        const double ssd = cpu::sum_sq_dev_run(block, M, T(m));
-        MEAN[n * G + g] = T(m);
-        RSTD[n * G + g] = T(p.gn == GroupNormKind::Torch ? math::rstd_biased(ssd, M, p.eps)
-                                                         : math::rstd_seed(ssd, M, p.eps));
-      }
+      for (int64_t g = 0; g < G; ++g)  // group statistics, on the planes
+        group_stats(xp.data() + g * M, M, p, MEAN[n * G + g], RSTD[n * G + g]);
       auto k = channel_coefs<T>(MEAN + n * G, RSTD + n * G, gamma, beta, w, 1, C, G);
       for (int64_t c = 0; c < h; ++c)
         pair_forward<T, Gate>(xp.data() + c * S, xp.data() + (c + h) * S, yp.data() + c * S,
@@ -232,15 +242,7 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
         s_zgn[n * C + c] = cpu::sum_run(a3.data(), S);
       }
       for (int64_t g = 0; g < G; ++g) {  // the group norm's backward, affine per group
-        double sum_gh = 0, sum_ghx = 0;
-        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
-          sum_gh += s_gn[n * C + c] * GA[c];
-          sum_ghx += s_gnx[n * C + c] * GA[c];
-        }
-        const ChannelCoef<T>& kc = k[n * C + g * Cg];
-        const math::AffineGrad af = p.gn == GroupNormKind::Torch
-                                        ? math::norm_grad_affine(1.0, kc.mean, kc.rstd, sum_gh, sum_ghx, M)
-                                        : math::seed_norm_grad_affine(kc.mean, kc.rstd, p.eps, sum_gh, sum_ghx / kc.rstd, M);
+        const math::AffineGrad af = group_grad_affine(&s_gn[n * C], &s_gnx[n * C], GA, k[n * C + g * Cg], g, Cg, M, p);
         for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c)  // pass 2
           channel_grad_x<T, Gate>(xp.data() + c * S, gp.data() + c * S, gp.data() + ((c + h) % C) * S,
                                   k[n * C + c], t, S, T(af.k_g * GA[c]), T(af.k_x), T(af.k_0),
@@ -286,13 +288,7 @@ Tensor CpuBackend::sru_forward(const Tensor& x_in, const Tensor& gamma_in, const
       return;
     }
     parallel_for(N * G, 1, [&](int64_t b, int64_t e) {
-      for (int64_t ng = b; ng < e; ++ng) {
-        const double m = cpu::sum_run(X + ng * M, M) / double(M);
-        const double ssd = cpu::sum_sq_dev_run(X + ng * M, M, T(m));
-        MEAN[ng] = T(m);
-        RSTD[ng] = T(p.gn == GroupNormKind::Torch ? math::rstd_biased(ssd, M, p.eps)
-                                                  : math::rstd_seed(ssd, M, p.eps));
-      }
+      for (int64_t ng = b; ng < e; ++ng) group_stats(X + ng * M, M, p, MEAN[ng], RSTD[ng]);
     });
     auto k = channel_coefs<T>(MEAN, RSTD, gamma, beta, w, N, C, G);
     with_gate(p.gate, [&]<math::SRUGate Gate>() {
