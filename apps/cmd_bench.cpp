@@ -50,6 +50,30 @@ double time_steps(F step, int warmup, int min_steps, double seconds, int64_t* co
   return since(t0) / double(n);
 }
 
+// Runs `step` a few times with the profiler on: time per op family, per step.
+template <class F>
+json time_by_family(F step) {
+  profile::reset();
+  profile::set_enabled(true);
+  const int steps = 2;
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  const double step_s = since(t0) / steps;
+  profile::set_enabled(false);
+  json families = json::array();
+  double accounted = 0;
+  for (const profile::FamilyTime& f : profile::totals()) {
+    const double s = f.seconds / steps;
+    accounted += s;
+    families.push_back({{"family", f.family}, {"ms_per_step", 1e3 * s}, {"share", s / step_s},
+                        {"calls_per_step", f.calls / steps}});
+  }
+  const double rest = std::max(0.0, step_s - accounted);
+  families.push_back({{"family", "other (autograd, allocation, framework)"},
+                      {"ms_per_step", 1e3 * rest}, {"share", rest / step_s}, {"calls_per_step", 0}});
+  return families;
+}
+
 int64_t peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -88,33 +112,18 @@ json bench_one(const json& model_json, const std::string& label, int64_t batch, 
   };
   int64_t train_steps = 0;
   const double step_s = time_steps(train_step, 2, 3, seconds, &train_steps);
-  // A few more steps with the profiler on: the share of each op family.
-  profile::reset();
-  profile::set_enabled(true);
-  const int prof_steps = 2;
-  auto tp = Clock::now();
-  for (int i = 0; i < prof_steps; ++i) train_step();
-  const double prof_s = since(tp) / prof_steps;
-  profile::set_enabled(false);
-  json families = json::array();
-  double accounted = 0;
-  for (const profile::FamilyTime& f : profile::totals()) {
-    const double s = f.seconds / prof_steps;
-    accounted += s;
-    families.push_back({{"family", f.family}, {"ms_per_step", 1e3 * s}, {"share", s / prof_s},
-                        {"calls_per_step", f.calls / prof_steps}});
-  }
-  families.push_back({{"family", "other (autograd, allocation, framework)"},
-                      {"ms_per_step", 1e3 * std::max(0.0, prof_s - accounted)},
-                      {"share", std::max(0.0, prof_s - accounted) / prof_s}, {"calls_per_step", 0}});
+  const json families = time_by_family(train_step);  // a few more steps, profiled
 
   // ---- inference ----
   model->eval();
   int64_t eval_steps = 0;
   double eval_s;
+  json eval_families;
   {
     autograd::NoGradGuard ng;
-    eval_s = time_steps([&] { (*model)(x); }, 2, 3, seconds, &eval_steps);
+    auto eval_step = [&] { (*model)(x); };
+    eval_s = time_steps(eval_step, 2, 3, seconds, &eval_steps);
+    eval_families = time_by_family(eval_step);
   }
   const PeakFlops peak = measure_peak_flops(threads);
   // FLOPs: forward 2 per MAC; a training step also runs the backward of every conv and linear
@@ -133,7 +142,8 @@ json bench_one(const json& model_json, const std::string& label, int64_t batch, 
               {"train_peak_fraction", train_flops / peak.flops_per_second},
               {"eval_flops_per_second", eval_flops},
               {"eval_peak_fraction", eval_flops / peak.flops_per_second},
-              {"train_time_by_family", families}};
+              {"conv_algorithm", conv_algorithm_name(conv_algorithm())},
+              {"train_time_by_family", families}, {"eval_time_by_family", eval_families}};
 }
 
 void print_one(const json& r) {
@@ -147,16 +157,19 @@ void print_one(const json& r) {
   std::printf("  eval:  %8.1f images/s  (%.1f ms/batch, %.1f%% of peak)\n",
               r["eval_images_per_second"].get<double>(), r["eval_batch_ms"].get<double>(),
               100 * r["eval_peak_fraction"].get<double>());
-  std::printf("  peak resident memory: %.0f MiB\n  a training step by op family:\n",
-              r["peak_rss_bytes"].get<double>() / (1 << 20));
-  for (auto& f : r["train_time_by_family"])
-    std::printf("    %-42s %8.2f ms %5.1f%%\n", f["family"].get<std::string>().c_str(),
-                f["ms_per_step"].get<double>(), 100 * f["share"].get<double>());
+  std::printf("  peak resident memory: %.0f MiB\n", r["peak_rss_bytes"].get<double>() / (1 << 20));
+  for (const char* phase : {"train", "eval"}) {
+    std::printf("  %s by op family:\n",
+                phase == std::string("train") ? "a training step" : "an inference batch");
+    for (auto& f : r[std::string(phase) + "_time_by_family"])
+      std::printf("    %-42s %8.2f ms %5.1f%%\n", f["family"].get<std::string>().c_str(),
+                  f["ms_per_step"].get<double>(), 100 * f["share"].get<double>());
+  }
 }
 
 // The table: each (model, threads) in a child process (`scconv bench --model ... --json`).
 int bench_table(const std::vector<std::string>& models, const std::vector<int>& thread_counts,
-                int64_t batch, double seconds, bool as_json) {
+                int64_t batch, double seconds, const std::string& algo, bool as_json) {
   // popen runs a shell, whose /proc/self/exe is the shell: resolve ours here.
   std::error_code ec;
   const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
@@ -169,7 +182,7 @@ int bench_table(const std::vector<std::string>& models, const std::vector<int>& 
     for (int t : thread_counts) {
       std::string cmd = "'" + self + "' bench --json --model '" + m + "' --threads " +
                         std::to_string(t) + " --batch " + std::to_string(batch) + " --seconds " +
-                        std::to_string(seconds);
+                        std::to_string(seconds) + " --conv-algorithm '" + algo + "'";
       FILE* f = popen(cmd.c_str(), "r");
       SCCONV_CHECK(f, "bench: could not start '" << cmd << "'");
       std::string out;
@@ -215,8 +228,11 @@ int cmd_bench(const Args& args) {
   p.option("--threads", "threads (default: the table runs 1 and 2; one model runs all cores)");
   p.option("--seconds", "minimum seconds timed per phase (default 5)");
   p.option("--models", "the table's models, comma-separated presets (default: the six of issue 5)");
+  p.option("--conv-algorithm", "auto (default), direct or winograd: see docs/performance.md");
   p.option("--json", "print JSON (one object per model)", false);
   if (!p.parse(args)) return 0;
+  const std::string algo = p.get("--conv-algorithm", "auto");
+  set_conv_algorithm(parse_conv_algorithm(algo));
   const int64_t batch = p.get_int("--batch", 128);
   SCCONV_CHECK(batch >= 1, "option --batch: must be at least 1, got " << batch);
   const int64_t threads = p.get_int("--threads", 0);
@@ -234,7 +250,7 @@ int cmd_bench(const Args& args) {
     std::vector<std::string> models = p.has("--models") ? split_list(p.get("--models"))
                                                         : std::vector<std::string>(std::begin(kTableModels), std::end(kTableModels));
     std::vector<int> tc = threads ? std::vector<int>{int(threads)} : std::vector<int>{1, 2};
-    return bench_table(models, tc, batch, seconds, p.has("--json"));
+    return bench_table(models, tc, batch, seconds, algo, p.has("--json"));
   }
   const std::string label = p.get("--model", p.get("--model-config"));
   json r = bench_one(model_json_from(p), label, batch, threads ? int(threads) : std::max(1, int(std::thread::hardware_concurrency())), seconds);

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "core/backend.h"
 #include "core/config.h"
 
 namespace scconv::apps {
@@ -40,7 +41,8 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
   try {
     TrainConfig c;
     config::Reader r(j, "");
-    r.only({"model", "data", "optim", "schedule", "epochs", "batch_size", "seed", "threads", "out"});
+    r.only({"model", "data", "optim", "schedule", "epochs", "batch_size", "seed", "threads",
+            "conv_algorithm", "out"});
     SCCONV_CHECK(r.has("model"), "missing key 'model' (a model config object or a preset name)");
     const auto& m = j.at("model");
     c.model_json = m.is_string() ? load_model_preset(m.get<std::string>()) : m;
@@ -112,6 +114,8 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     c.seed = r.integer("seed", 0);
     c.threads = r.integer("threads", 0);
     SCCONV_CHECK(c.threads >= 0, "threads: must be >= 0 (0 = all cores)");
+    c.conv_algorithm = r.str("conv_algorithm", "auto");
+    parse_conv_algorithm(c.conv_algorithm);  // the error names the key and the known values
     c.out = r.str("out", "runs/default");
     SCCONV_CHECK(!c.out.empty(), "out: must name a directory");
     return c;
@@ -139,7 +143,8 @@ nlohmann::json TrainConfig::to_json() const {
           {"schedule", {{"kind", schedule.kind}, {"milestones", ms}, {"gamma", schedule.gamma},
                         {"warmup_epochs", schedule.warmup_epochs}, {"warmup_start_factor", schedule.warmup_start_factor},
                         {"eta_min", schedule.eta_min}}},
-          {"epochs", epochs}, {"batch_size", batch_size}, {"seed", seed}, {"threads", threads}, {"out", out}};
+          {"epochs", epochs}, {"batch_size", batch_size}, {"seed", seed}, {"threads", threads},
+          {"conv_algorithm", conv_algorithm}, {"out", out}};
 }
 
 }  // namespace scconv::apps

@@ -7,7 +7,9 @@
 //              "weight_decay": 5e-4, "decay_norm_and_bias": true, "label_smoothing": 0},
 //    "schedule": {"kind": "multistep", "milestones": [100, 150], "gamma": 0.1,
 //                 "warmup_epochs": 0, "warmup_start_factor": 0.1, "eta_min": 0},
-//    "epochs": 200, "batch_size": 128, "seed": 0, "threads": 0, "out": "runs/NAME"}
+//    "epochs": 200, "batch_size": 128, "seed": 0, "threads": 0, "conv_algorithm": "auto",
+//    "out": "runs/NAME"}
+// conv_algorithm: "auto" (Winograd where it is faster), "direct" or "winograd" (core/backend.h).
 // Every key has a default; unknown keys and bad values are errors naming the dotted key.
 // dataset: "cifar10", "cifar100", or "folder" (dir/train/<class>/*.png and dir/test/<class>/...,
 // with data.image_size [H, W], data.resize, data.skip_bad).
@@ -34,6 +36,7 @@ struct TrainConfig {
   double label_smoothing = 0;
   ScheduleOptions schedule;
   int64_t epochs = 200, batch_size = 128, seed = 0, threads = 0;
+  std::string conv_algorithm = "auto";
   std::string out = "runs/default";
   nlohmann::json to_json() const;  // every key, defaults filled in
 };

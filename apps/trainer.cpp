@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/backend.h"
 #include "core/file_io.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
@@ -142,6 +143,7 @@ int train(const TrainConfig& cfg_in, bool resume) {
                "'" << cfg.out << "' already holds a run (" << find_checkpoint(cfg.out) << "); continue it with "
                    << "--resume " << cfg.out << ", or train into another directory (--set out=DIR)");
   set_num_threads(static_cast<int>(cfg.threads));
+  set_conv_algorithm(parse_conv_algorithm(cfg.conv_algorithm));
   nlohmann::json cfg_json = cfg.to_json();
   Datasets data = load_datasets(cfg);
   SCCONV_CHECK(static_cast<int64_t>(data.train.classes.size()) <= cfg.model.num_classes,

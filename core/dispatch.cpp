@@ -1,5 +1,7 @@
 // core/dispatch.cpp: the single dispatch point from a device to its backend, and the
 // thread-local switch that routes CPU ops to the reference kernels.
+#include <atomic>
+
 #include "core/cpu/cpu_backend.h"
 #include "core/profile.h"
 #include "core/reference/reference_backend.h"
@@ -47,6 +49,20 @@ const char* unary_op_name(UnaryOp op) {
 const char* binary_op_name(BinaryOp op) {
   static const char* names[] = {"add", "sub", "mul", "div"};
   return names[static_cast<int>(op)];
+}
+
+namespace {
+std::atomic<ConvAlgorithm> g_conv_algorithm{ConvAlgorithm::Auto};
+}
+void set_conv_algorithm(ConvAlgorithm a) { g_conv_algorithm = a; }
+ConvAlgorithm conv_algorithm() { return g_conv_algorithm; }
+const char* conv_algorithm_name(ConvAlgorithm a) {
+  return a == ConvAlgorithm::Auto ? "auto" : a == ConvAlgorithm::Direct ? "direct" : "winograd";
+}
+ConvAlgorithm parse_conv_algorithm(const std::string& name) {
+  for (ConvAlgorithm a : {ConvAlgorithm::Auto, ConvAlgorithm::Direct, ConvAlgorithm::Winograd})
+    if (name == conv_algorithm_name(a)) return a;
+  SCCONV_FAIL("conv_algorithm: unknown algorithm '" << name << "' (known: auto, direct, winograd)");
 }
 
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {

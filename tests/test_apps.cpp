@@ -135,6 +135,8 @@ TEST_CASE("bench measures throughput, memory and the time of each op family") {
   CHECK(share == doctest::Approx(1.0).epsilon(0.02));
   CHECK(families.count("conv"));
   CHECK(families.count("optimizer"));
+  CHECK(r["eval_time_by_family"].size() >= 2);
+  CHECK(r["conv_algorithm"] == "auto");
   // the table runs each row in a child process of the real binary
   FILE* f = popen((std::string(SCCONV_BINARY) + " bench --models resnet20 --threads 1 --batch 2 --seconds 0 --json").c_str(), "r");
   REQUIRE(f);
@@ -152,6 +154,7 @@ TEST_CASE("bench measures throughput, memory and the time of each op family") {
 TEST_CASE("command errors name the option, file or key") {
   CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--batch", "0"}), Contains("option --batch: must be at least 1"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--seconds", "soon"}), Contains("option --seconds: expected a non-negative number"), Error);
+  CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--conv-algorithm", "fast"}), Contains("conv_algorithm: unknown algorithm 'fast'"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_summary, {"--model", "resnet20", "--bogus"}), Contains("unknown option '--bogus'"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_summary, {"--model", "nope"}), Contains("--model: no preset 'nope'"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_summary, {}), Contains("give exactly one of --model-config FILE or --model PRESET"), Error);

@@ -108,6 +108,60 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
                 1e-4, 1e-3);
 }
 
+namespace {
+struct ConvAlgorithmGuard {  // sets the process-wide choice for one test, restores it after
+  ConvAlgorithm saved = conv_algorithm();
+  explicit ConvAlgorithmGuard(ConvAlgorithm a) { set_conv_algorithm(a); }
+  ~ConvAlgorithmGuard() { set_conv_algorithm(saved); }
+};
+}  // namespace
+
+TEST_CASE("Winograd convolutions match the reference (forward and both backward passes)") {
+  using V = std::vector<Tensor>;
+  auto conv = [](const V& x) { return conv2d(x[0], x[1], x[2], {1, 1}, {1, 1}); };
+  Generator g(31);
+  const V in = {g.normal({4, 32, 16, 16}), g.normal({48, 32, 3, 3}, 0, 0.1), g.normal({48})};
+  V in_cl = {in[0].contiguous(MemoryFormat::ChannelsLast), in[1], in[2]};
+  const Tensor proj = Generator(5).normal({4, 48, 16, 16});
+  SUBCASE("auto picks Winograd at >= 32 channels: NCHW and channels-last inputs") {
+    ConvAlgorithmGuard a(ConvAlgorithm::Auto);
+    compare_paths("winograd conv 32->48 3x3 bias", conv, in, 1e-3, 1e-4);
+    compare_paths("winograd conv 32->48 3x3 bias, channels-last", conv, in_cl, 1e-3, 1e-4);
+  }
+  SUBCASE("the algorithm changes the rounding, not the result") {
+    std::vector<Tensor> direct, wino;
+    {
+      ConvAlgorithmGuard a(ConvAlgorithm::Direct);
+      direct = forward_backward(conv, in_cl, proj);
+    }
+    {
+      ConvAlgorithmGuard a(ConvAlgorithm::Auto);
+      wino = forward_backward(conv, in_cl, proj);
+    }
+    // Not the same bits (so the Winograd kernels did run), but the same values.
+    CHECK(max_abs(sub(wino[0], direct[0])) > 0);
+    for (size_t k = 0; k < direct.size(); ++k)
+      CHECK_CLOSE(wino[k], direct[k], 1e-3, 1e-4 * std::max(1.0, max_abs(direct[k])),
+                  "winograd vs direct, tensor " << k);
+  }
+  SUBCASE("forced Winograd on the op table's convolutions (small shapes fall back to direct)") {
+    ConvAlgorithmGuard a(ConvAlgorithm::Winograd);
+    for (const OpCase& c : op_cases()) {
+      if (c.name.rfind("conv_", 0) != 0) continue;
+      CAPTURE(c.name);
+      compare_paths(c.name, c.f, case_inputs(c, DType::F32, 5), 1e-3, 1e-4);
+      compare_paths(c.name + " channels-last", c.f, case_inputs(c, DType::F32, 5, true), 1e-3, 1e-4);
+    }
+  }
+  SUBCASE("the names of the algorithms") {
+    CHECK(parse_conv_algorithm("winograd") == ConvAlgorithm::Winograd);
+    CHECK(std::string(conv_algorithm_name(ConvAlgorithm::Direct)) == "direct");
+    CHECK_THROWS_WITH_AS(parse_conv_algorithm("fft"),
+                         doctest::Contains("unknown algorithm 'fft' (known: auto, direct, winograd)"),
+                         Error);
+  }
+}
+
 TEST_CASE("results do not depend on the thread count beyond rounding") {
   Generator g(21);
   Tensor x = g.normal({8, 16, 16, 16}), w = g.normal({16, 16, 3, 3}, 0, 0.1);

@@ -256,6 +256,11 @@ TEST_CASE("training config errors name the key") {
   j["schedule"]["kind"] = "linear";
   CHECK_THROWS_WITH_AS(parse_train_config(j), Contains("schedule.kind: unknown value \"linear\""), Error);
   j = base_config("scconv_cfg", 1);
+  j["conv_algorithm"] = "fft";
+  CHECK_THROWS_WITH_AS(parse_train_config(j), Contains("conv_algorithm: unknown algorithm 'fft'"), Error);
+  j["conv_algorithm"] = "direct";
+  CHECK(parse_train_config(j).conv_algorithm == "direct");
+  j = base_config("scconv_cfg", 1);
   j["model"] = "resnet99";
   CHECK_THROWS_WITH_AS(parse_train_config(j), Contains("--model: no preset 'resnet99'"), Error);
   j = base_config("scconv_cfg", 1);
