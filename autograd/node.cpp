@@ -76,16 +76,30 @@ Tensor record_many(const char* op, Tensor y, const std::vector<const Tensor*>& i
   return y;
 }
 
-// Adds g into `slot`, allocating it on first use. A slot never aliases memory that anything
-// else can see (it is later added to in place): g is taken over only when nothing else holds it.
+// Whether nothing but `g` holds g's memory, which is dense (in either layout).
+static bool sole_owner(const Tensor& g) {
+  return g.impl_shared().use_count() == 1 && g.storage().use_count() == 1 && g.offset() == 0 &&
+         g.is_contiguous(g.suggest_memory_format());
+}
+
+// Adds g into a leaf's .grad, allocating it on first use. A .grad never aliases memory that
+// anything else can see (the optimizer and later backward passes change it in place).
 static void accumulate(Tensor& slot, const Tensor& g) {
-  if (slot.defined()) {
-    slot.add_(g);
-  } else if (g.impl_shared().use_count() == 1 && g.storage().use_count() == 1 &&
-             g.is_contiguous() && g.offset() == 0) {
-    slot = g;
+  if (slot.defined()) slot.add_(g);
+  else slot = sole_owner(g) ? g : g.clone();
+}
+
+// Adds g into a node's grad_y. Shared memory is never written: a second gradient into a slot
+// that is not the node's own makes a new sum (one pass) instead of a copy and an add (two).
+static void accumulate(Node& n, const Tensor& g) {
+  if (!n.grad_y.defined()) {
+    n.grad_y_owned = sole_owner(g);  // before grad_y holds g too
+    n.grad_y = g;
+  } else if (n.grad_y_owned) {
+    n.grad_y.add_(g);
   } else {
-    slot = g.clone();
+    n.grad_y = backend_for(g.device()).binary(BinaryOp::Add, n.grad_y, g);
+    n.grad_y_owned = true;
   }
 }
 
@@ -130,7 +144,7 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
                                                       << " for input " << i << " of shape "
                                                       << shape_str(e.shape));
       if (e.node) {
-        accumulate(e.node->grad_y, grads[i]);
+        accumulate(*e.node, grads[i]);
       } else {
         Tensor g = e.leaf->grad ? Tensor(e.leaf->grad) : Tensor();
         accumulate(g, grads[i]);
@@ -138,6 +152,7 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
       }
     }
     n->grad_y = Tensor();
+    n->grad_y_owned = false;
     if (!retain_graph) {
       n->backward = nullptr;
       n->released = true;

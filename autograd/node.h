@@ -48,6 +48,11 @@ struct Node {
   // grad_y -> one gradient per input (undefined where that input needs none).
   std::function<std::vector<Tensor>(const Tensor& grad_y)> backward;
   Tensor grad_y;  // accumulated during a backward pass
+  // Whether grad_y is this node's own memory (then later gradients are added into it in place).
+  // The first gradient to arrive is taken as it is, shared or not: an input's gradient is often
+  // another node's grad_y passed through (add, the identity shortcut), and copying it only to
+  // add into the copy later costs a pass over the activations.
+  bool grad_y_owned = false;
   bool released = false;
   // Tears down the chain of nodes only this one holds iteratively: a 10^5-op graph must not
   // recurse through nested destructors.

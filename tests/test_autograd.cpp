@@ -20,6 +20,26 @@ TEST_CASE("chain rule through a small graph, with a reused input") {
   CHECK(w.grad().to_vector<double>() == std::vector<double>{1, 2, 3});
 }
 
+TEST_CASE("a gradient shared by two inputs is never added into in place") {
+  // z = (a + a2) + 3a with a = 2x, a2 = 5y. add() hands its gradient to both inputs as it is,
+  // so a and a2 receive the same tensor; the node of a takes it without a copy, then 3's
+  // gradient arrives: it must make a new sum, not change the tensor a2 still has to use.
+  for (MemoryFormat fmt : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    CAPTURE(int(fmt));
+    const Shape s{2, 3, 2, 2};
+    Tensor x = Tensor::ones(s).contiguous(fmt).set_requires_grad(true);
+    Tensor y = Tensor::ones(s).contiguous(fmt).set_requires_grad(true);
+    Tensor a = mul(x, 2.0), a2 = mul(y, 5.0);
+    Tensor e = mul(a, 3.0);  // recorded before b: its gradient reaches a second
+    Tensor b = add(a, a2);
+    Tensor grad_z = Tensor::ones(s).contiguous(fmt);
+    autograd::backward(add(b, e), grad_z);
+    CHECK(testing::max_abs(sub(y.grad(), Tensor::full(s, 5.0))) == 0);  // 5, not 5 (1 + 3)
+    CHECK(testing::max_abs(sub(x.grad(), Tensor::full(s, 8.0))) == 0);  // 2 (1 + 3)
+    CHECK(testing::max_abs(sub(grad_z, Tensor::ones(s))) == 0);         // the caller's, untouched
+  }
+}
+
 TEST_CASE("gradients accumulate across backward calls until reset") {
   Tensor x = Tensor::from_vector<double>({1, 2}, {2}).set_requires_grad(true);
   autograd::backward(sum(mul(x, 3.0)));
