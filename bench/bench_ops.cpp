@@ -42,6 +42,7 @@ struct Bench {
   std::vector<Shape> shapes;  // float inputs, all requiring grad
   std::function<Tensor(const std::vector<Tensor>&)> f;
   double flops = 0;  // of the forward, if meaningful
+  bool channels_last = false;  // the 4-D inputs in channels-last (NHWC) memory
 };
 
 Tensor labels128() {
@@ -82,6 +83,10 @@ int main(int argc, char** argv) {
          SRUParams p;  // ResNet-20's first stage: 16 groups of one channel, soft gate
          return sru(x[0], x[1], x[2], x[3], p);
        }},
+      {"sru_fused_nhwc", {act, {16}, {16}, {16}},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], SRUParams{}); }, 0, true},
+      {"sru_fused_nhwc_64", {{128, 64, 8, 8}, {64}, {64}, {64}},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], SRUParams{}); }, 0, true},
       {"cru_fuse", {act, {128, 8, 32, 32}, {128, 8, 32, 32}},
        [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); }},
       {"relu", {act}, [](const V& x) { return relu(x[0]); }},
@@ -114,13 +119,18 @@ int main(int argc, char** argv) {
     if (!filter.empty() && b.name.find(filter) == std::string::npos) continue;
     Generator g(1);
     std::vector<Tensor> xs;
-    for (const Shape& s : b.shapes) xs.push_back(g.normal(s, 0, 1).set_requires_grad(true));
+    for (const Shape& s : b.shapes) {
+      Tensor x = g.normal(s, 0, 1);
+      if (b.channels_last && s.size() == 4) x = x.contiguous(MemoryFormat::ChannelsLast);
+      xs.push_back(x.set_requires_grad(true));
+    }
     Tensor y0;
     {
       autograd::NoGradGuard ng;
       y0 = b.f(xs);
     }
     Tensor gy = Generator(2).normal(y0.shape());
+    if (b.channels_last && gy.dim() == 4) gy = gy.contiguous(MemoryFormat::ChannelsLast);
     double fwd = time_it([&] {
       autograd::NoGradGuard ng;
       b.f(xs);
