@@ -7,7 +7,10 @@
 //             pass 2  per (n, pair): grad_x = direct part + the group norm's affine backward
 // Forward reads x twice and writes y once; backward reads x and grad_y twice and writes grad_x
 // once. Work is split over (n, pair), each summed by one thread in a fixed order, so results
-// do not depend on the thread count.
+// do not depend on the thread count. Channels-last input runs the same passes per sample on
+// rows of C channels (the second half of this file), with no transposes.
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "core/cpu/cpu_backend.h"
@@ -187,68 +190,205 @@ void backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>&
   });
 }
 
-// ---- channels-last: sample n is an (S pixels, C) matrix. A row holds only C channels (16 in
-// ResNet-20's first stage), too short for vector loops, so each sample is transposed into C
-// planes of S in a per-thread buffer (it stays in cache), run through the plane kernels above,
-// and transposed back: the same memory traffic as NCHW, the same arithmetic, bit for bit. ----
+// ---- channels-last: sample n is an (S pixels, C) row-major matrix. The kernels walk it in
+// blocks of whole rows (about kBlock values) and tile each per-channel coefficient over a
+// block, so every loop is one long run that the compiler vectorises whatever C is (16 channels,
+// ResNet-20's first stage, is a single vector per row). A value's partner (channel c + C/2
+// mod C) is the same position in a copy of the block with the two halves of each row swapped.
+// Per-channel sums add a block's rows in T and the blocks in double, in order: the same bits
+// at any thread count (one thread per sample). ----
 
-// dst (cols, rows) = the transpose of src (rows, cols), in tiles of 16 x 16 that stay in L1.
+constexpr int64_t kBlock = 1024;
+
+// out[r * C + c] = per_channel[c] for rows r < rows.
 template <class T>
-void transpose(const T* __restrict src, int64_t rows, int64_t cols, T* __restrict dst) {
-  constexpr int64_t kTile = 16;
-  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
-    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
-      for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j)
-        for (int64_t i = i0; i < std::min(rows, i0 + kTile); ++i) dst[j * rows + i] = src[i * cols + j];
+void tile_rows(const T* per_channel, int64_t C, int64_t rows, T* out) {
+  for (int64_t r = 0; r < rows; ++r) std::copy(per_channel, per_channel + C, out + r * C);
 }
+
+// out[r * C + c] = in[r * C + (c + C/2) % C]: each value's partner. (Plain loops, not memcpy:
+// a library call per half row costs more than the copy at 16 channels.)
+template <class T>
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+void swap_halves(const T* __restrict in, int64_t C, int64_t rows, T* __restrict out) {
+  const int64_t h = C / 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* a = in + r * C;
+    T* b = out + r * C;
+    for (int64_t j = 0; j < h; ++j) b[j] = a[h + j];
+    for (int64_t j = 0; j < h; ++j) b[h + j] = a[j];
+  }
+}
+
+// out[c] += the sum over the block's rows of v[r * C + c]: four rows at a time into acc (T),
+// so that the running sums wait on each other once per four rows, then into out (double).
+template <class T>
+void add_columns(const T* __restrict v, int64_t C, int64_t rows, T* __restrict acc, double* out) {
+  std::fill(acc, acc + C, T(0));
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const T *v0 = v + r * C, *v1 = v0 + C, *v2 = v1 + C, *v3 = v2 + C;
+    for (int64_t c = 0; c < C; ++c) acc[c] += (v0[c] + v1[c]) + (v2[c] + v3[c]);
+  }
+  for (; r < rows; ++r)
+    for (int64_t c = 0; c < C; ++c) acc[c] += v[r * C + c];
+  for (int64_t c = 0; c < C; ++c) out[c] += acc[c];
+}
+
+// The forward's per-value step: u = W1 x (kept in place), v = W2 x (goes to the partner).
+template <class T, math::SRUGate Gate>
+void gate_values(const T* __restrict x, const T* __restrict a, const T* __restrict b,
+                 const T* __restrict w, T t, int64_t L, T* __restrict u, T* __restrict v) {
+  for (int64_t e = 0; e < L; ++e) {
+    const T r = sigmoid_fast((x[e] * a[e] + b[e]) * w[e]);
+    T w1, w2;
+    math::sru_gate(r, t, Gate, w1, w2);
+    u[e] = w1 * x[e];
+    v[e] = w2 * x[e];
+  }
+}
+
+template <class T>
+void add_values(const T* __restrict u, const T* __restrict v, int64_t L, T* __restrict y) {
+  for (int64_t e = 0; e < L; ++e) y[e] = u[e] + v[e];
+}
+
+// Per-channel coefficients of one sample, tiled over a block of rows.
+template <class T>
+struct Tiles {
+  std::vector<T> a, b, w, mean, rstd;
+  Tiles(const ChannelCoef<T>* k, int64_t C, int64_t rows) {
+    std::vector<T> pa(C), pb(C), pw(C), pm(C), pr(C);
+    for (int64_t c = 0; c < C; ++c) {
+      pa[c] = k[c].a, pb[c] = k[c].b, pw[c] = k[c].w, pm[c] = k[c].mean, pr[c] = k[c].rstd;
+    }
+    for (auto [src, dst] : {std::pair{&pa, &a}, {&pb, &b}, {&pw, &w}, {&pm, &mean}, {&pr, &rstd}}) {
+      dst->resize(rows * C);
+      tile_rows(src->data(), C, rows, dst->data());
+    }
+  }
+};
 
 template <class T, math::SRUGate Gate>
 void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const Tensor& beta,
                   const Tensor& w, int64_t N, int64_t C, int64_t S, const SRUParams& p) {
-  const int64_t G = p.groups, M = C / G * S, h = C / 2;
+  const int64_t G = p.groups, Cg = C / G, B = std::max<int64_t>(1, kBlock / C);
+  const T t = T(p.threshold);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-    std::vector<T> xp(C * S), yp(C * S);
+    std::vector<T> acc(C), u(B * C), v(B * C), vs(B * C), mc(B * C), dev(B * C);
+    std::vector<double> csum(C), csq(C);
     for (int64_t n = lo; n < hi; ++n) {
-      transpose(X + n * S * C, S, C, xp.data());
-      for (int64_t g = 0; g < G; ++g)  // group statistics, on the planes
-        group_stats(xp.data() + g * M, M, p, MEAN[n * G + g], RSTD[n * G + g]);
+      const T* x = X + n * S * C;
+      // group statistics: per-channel sums, group means, then squared deviations from them
+      std::fill(csum.begin(), csum.end(), 0.0);
+      std::fill(csq.begin(), csq.end(), 0.0);
+      for (int64_t r0 = 0; r0 < S; r0 += B)
+        add_columns(x + r0 * C, C, std::min(B, S - r0), acc.data(), csum.data());
+      const double M = double(Cg * S);
+      std::vector<T> group_mean(G);
+      for (int64_t g = 0; g < G; ++g) {
+        double s = 0;
+        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) s += csum[c];
+        group_mean[g] = T(s / M);
+      }
+      for (int64_t c = 0; c < C; ++c) acc[c] = group_mean[c / Cg];
+      tile_rows(acc.data(), C, B, mc.data());
+      for (int64_t r0 = 0; r0 < S; r0 += B) {
+        const int64_t L = std::min(B, S - r0) * C;
+        for (int64_t e = 0; e < L; ++e) {
+          const T d = x[r0 * C + e] - mc[e];
+          dev[e] = d * d;
+        }
+        add_columns(dev.data(), C, L / C, acc.data(), csq.data());
+      }
+      for (int64_t g = 0; g < G; ++g) {
+        double ssd = 0;
+        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) ssd += csq[c];
+        MEAN[n * G + g] = group_mean[g];
+        RSTD[n * G + g] = T(p.gn == GroupNormKind::Torch ? math::rstd_biased(ssd, M, p.eps)
+                                                         : math::rstd_seed(ssd, M, p.eps));
+      }
+      // the output, a block of rows at a time
       auto k = channel_coefs<T>(MEAN + n * G, RSTD + n * G, gamma, beta, w, 1, C, G);
-      for (int64_t c = 0; c < h; ++c)
-        pair_forward<T, Gate>(xp.data() + c * S, xp.data() + (c + h) * S, yp.data() + c * S,
-                              yp.data() + (c + h) * S, k[c], k[c + h], T(p.threshold), S);
-      transpose(yp.data(), C, S, Y + n * S * C);
+      const Tiles<T> tl(k.data(), C, B);
+      for (int64_t r0 = 0; r0 < S; r0 += B) {
+        const int64_t rows = std::min(B, S - r0), L = rows * C;
+        gate_values<T, Gate>(x + r0 * C, tl.a.data(), tl.b.data(), tl.w.data(), t, L, u.data(), v.data());
+        swap_halves(v.data(), C, rows, vs.data());
+        add_values(u.data(), vs.data(), L, Y + n * S * C + r0 * C);
+      }
     }
   });
+}
+
+// Backward pass 1 per value: grad_Gn, grad_Gn * xhat and grad_z * Gn, to be summed per channel.
+template <class T, math::SRUGate Gate>
+void value_terms(const T* __restrict x, const T* __restrict g, const T* __restrict g2,
+                 const T* __restrict a, const T* __restrict b, const T* __restrict w,
+                 const T* __restrict mean, const T* __restrict rstd, T t, int64_t L,
+                 T* __restrict gn, T* __restrict gnx, T* __restrict zgn) {
+  for (int64_t e = 0; e < L; ++e) {
+    T direct, grad_gn, grad_z_gn;
+    element_grads<T, Gate>(x[e], g[e], g2[e], a[e], b[e], w[e], t, direct, grad_gn, grad_z_gn);
+    gn[e] = grad_gn;
+    gnx[e] = grad_gn * (x[e] - mean[e]) * rstd[e];
+    zgn[e] = grad_z_gn;
+  }
+}
+
+// Backward pass 2 per value: grad_x = direct part + kg grad_Gn + kx x + k0.
+template <class T, math::SRUGate Gate>
+void value_grad_x(const T* __restrict x, const T* __restrict g, const T* __restrict g2,
+                  const T* __restrict a, const T* __restrict b, const T* __restrict w,
+                  const T* __restrict kg, const T* __restrict kx, const T* __restrict k0, T t,
+                  int64_t L, T* __restrict gx) {
+  for (int64_t e = 0; e < L; ++e) {
+    T direct, grad_gn, grad_z_gn;
+    element_grads<T, Gate>(x[e], g[e], g2[e], a[e], b[e], w[e], t, direct, grad_gn, grad_z_gn);
+    gx[e] = direct + kg[e] * grad_gn + kx[e] * x[e] + k0[e];
+  }
 }
 
 template <class T, math::SRUGate Gate>
 void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>& k,
                    const T* GA, int64_t N, int64_t C, int64_t S, const SRUParams& p,
                    std::vector<double>& s_gn, std::vector<double>& s_gnx, std::vector<double>& s_zgn) {
-  const int64_t G = p.groups, Cg = C / G, h = C / 2;
+  const int64_t G = p.groups, Cg = C / G, B = std::max<int64_t>(1, kBlock / C);
   const T t = T(p.threshold);
   const double M = double(Cg * S);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-    std::vector<T> xp(C * S), gp(C * S), gxp(C * S), a1(S), a2(S), a3(S);
+    std::vector<T> acc(C), g2(S * C), t1(B * C), t2(B * C), t3(B * C), kg(B * C), kx(B * C), k0(B * C);
+    std::vector<T> pg(C), px(C), p0(C);
     for (int64_t n = lo; n < hi; ++n) {
-      transpose(X + n * S * C, S, C, xp.data());
-      transpose(GY + n * S * C, S, C, gp.data());
-      for (int64_t c = 0; c < C; ++c) {  // pass 1, per channel plane
-        const int64_t cp = (c + h) % C;
-        channel_terms<T, Gate>(xp.data() + c * S, gp.data() + c * S, gp.data() + cp * S, k[n * C + c],
-                               t, S, a1.data(), a2.data(), a3.data());
-        s_gn[n * C + c] = cpu::sum_run(a1.data(), S);
-        s_gnx[n * C + c] = cpu::sum_run(a2.data(), S);
-        s_zgn[n * C + c] = cpu::sum_run(a3.data(), S);
+      const T *x = X + n * S * C, *gy = GY + n * S * C;
+      swap_halves(gy, C, S, g2.data());  // each value's partner gradient, for both passes
+      const Tiles<T> tl(&k[n * C], C, B);
+      double *sg = &s_gn[n * C], *sgx = &s_gnx[n * C], *szg = &s_zgn[n * C];
+      std::fill(sg, sg + C, 0.0);
+      std::fill(sgx, sgx + C, 0.0);
+      std::fill(szg, szg + C, 0.0);
+      for (int64_t r0 = 0; r0 < S; r0 += B) {  // pass 1: per-channel sums
+        const int64_t rows = std::min(B, S - r0), o = r0 * C;
+        value_terms<T, Gate>(x + o, gy + o, g2.data() + o, tl.a.data(), tl.b.data(), tl.w.data(),
+                             tl.mean.data(), tl.rstd.data(), t, rows * C, t1.data(), t2.data(), t3.data());
+        add_columns(t1.data(), C, rows, acc.data(), sg);
+        add_columns(t2.data(), C, rows, acc.data(), sgx);
+        add_columns(t3.data(), C, rows, acc.data(), szg);
       }
       for (int64_t g = 0; g < G; ++g) {  // the group norm's backward, affine per group
-        const math::AffineGrad af = group_grad_affine(&s_gn[n * C], &s_gnx[n * C], GA, k[n * C + g * Cg], g, Cg, M, p);
-        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c)  // pass 2
-          channel_grad_x<T, Gate>(xp.data() + c * S, gp.data() + c * S, gp.data() + ((c + h) % C) * S,
-                                  k[n * C + c], t, S, T(af.k_g * GA[c]), T(af.k_x), T(af.k_0),
-                                  gxp.data() + c * S);
+        const math::AffineGrad af = group_grad_affine(sg, sgx, GA, k[n * C + g * Cg], g, Cg, M, p);
+        for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
+          pg[c] = T(af.k_g * GA[c]), px[c] = T(af.k_x), p0[c] = T(af.k_0);
+        }
       }
-      transpose(gxp.data(), C, S, GX + n * S * C);
+      tile_rows(pg.data(), C, B, kg.data());
+      tile_rows(px.data(), C, B, kx.data());
+      tile_rows(p0.data(), C, B, k0.data());
+      for (int64_t r0 = 0; r0 < S; r0 += B) {  // pass 2: grad_x
+        const int64_t L = std::min(B, S - r0) * C, o = r0 * C;
+        value_grad_x<T, Gate>(x + o, gy + o, g2.data() + o, tl.a.data(), tl.b.data(), tl.w.data(),
+                              kg.data(), kx.data(), k0.data(), t, L, GX + n * S * C + o);
+      }
     }
   });
 }
