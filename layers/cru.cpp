@@ -75,6 +75,16 @@ Tensor CRU::upper_weight() const {
                           {c_out_, up_squeezed, k, k});
   return add(dense, centre);
 }
+
+// cat(PWC2(x), S(x)) is one 1x1 convolution too (stride s): PWC2's weight stacked on an
+// identity, which copies x's channels exactly (one product by 1, the rest by 0). A third more
+// multiply-adds than PWC2 alone, but Y2 comes out as one dense tensor, so the fuse reads whole
+// rows of c_out channels instead of rows of 12 and 4 (ResNet-20's first stage).
+Tensor CRU::lower_weight() const {
+  Tensor eye = Tensor::zeros({low_squeezed, low_squeezed, 1, 1}, pwc2_->weight.dtype());
+  for (int64_t i = 0; i < low_squeezed; ++i) eye.slice_view(0, i, i + 1).slice_view(1, i, i + 1).fill_(1.0);
+  return cat({pwc2_->weight, eye}, 0);  // (c_out, low_squeezed, 1, 1); no gradient for the identity
+}
 Tensor CRU::forward_unfused(const Tensor& x) { return run(x, false); }
 
 // `scconv summary` lists every module call; there (and in forward_unfused) the fuse runs step by
@@ -113,7 +123,11 @@ Tensor CRU::run(const Tensor& x, bool fused) {
                              {o_.kernel / 2, o_.kernel / 2})
                     : add((*gwc_)(up_s), (*pwc1_)(up_s));  // (N, c_out, H/s, W/s)
   // 4. lower branch: cheap point-wise features + the reused squeezed input
-  std::vector<Tensor> Y2_parts{(*pwc2_)(low_s), subsample2d(low_s, stride_)};  // Y2 = cat(parts)
+  std::vector<Tensor> Y2_parts;  // Y2 = cat(parts)
+  if (fused)
+    Y2_parts = {conv2d(low_s, lower_weight(), Tensor(), {stride_, stride_})};
+  else
+    Y2_parts = {(*pwc2_)(low_s), subsample2d(low_s, stride_)};
   // 5. fuse
   const int kind = o_.fuse == CRUFuse::ChannelSoftmax ? 1 : 0;
   if (fused) return cru_fuse(Y1, Y2_parts, kind);  // one kernel: pools, softmax, weighted sum

@@ -82,6 +82,7 @@ class CRU : public Module {
  private:
   Tensor run(const Tensor& x, bool fused);
   Tensor upper_weight() const;  // GWC and PWC1 as one dense k x k weight (c_out, up_squeezed, k, k)
+  Tensor lower_weight() const;  // PWC2 and the identity as one 1x1 weight (c_out, low_squeezed, 1, 1)
   std::shared_ptr<Conv2d> split_conv_up_, split_conv_low_, squeeze1_, squeeze2_, gwc_, pwc1_, pwc2_;
   int64_t c_out_, stride_;
   CRUOptions o_;

@@ -248,9 +248,29 @@ void gate_values(const T* __restrict x, const T* __restrict a, const T* __restri
   }
 }
 
+// y[r * C + c] = u[r * C + c] + v[r * C + (c + C/2) % C]: the cross reconstruction.
 template <class T>
-void add_values(const T* __restrict u, const T* __restrict v, int64_t L, T* __restrict y) {
-  for (int64_t e = 0; e < L; ++e) y[e] = u[e] + v[e];
+void add_partners(const T* __restrict u, const T* __restrict v, int64_t C, int64_t rows,
+                  T* __restrict y) {
+  const int64_t h = C / 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t o = r * C;
+    for (int64_t j = 0; j < h; ++j) y[o + j] = u[o + j] + v[o + h + j];
+    for (int64_t j = 0; j < h; ++j) y[o + h + j] = u[o + h + j] + v[o + j];
+  }
+}
+
+// out[c] += the sum over the block's rows of (x[r * C + c] - m[c])^2 (m tiled like x).
+template <class T>
+void add_sq_dev_columns(const T* __restrict x, const T* __restrict m, int64_t C, int64_t rows,
+                        T* __restrict acc, double* out) {
+  std::fill(acc, acc + C, T(0));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const T d = x[r * C + c] - m[c];
+      acc[c] += d * d;
+    }
+  for (int64_t c = 0; c < C; ++c) out[c] += acc[c];
 }
 
 // Per-channel coefficients of one sample, tiled over a block of rows.
@@ -275,7 +295,7 @@ void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const
   const int64_t G = p.groups, Cg = C / G, B = std::max<int64_t>(1, kBlock / C);
   const T t = T(p.threshold);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-    std::vector<T> acc(C), u(B * C), v(B * C), vs(B * C), mc(B * C), dev(B * C);
+    std::vector<T> acc(C), u(B * C), v(B * C), mc(C);
     std::vector<double> csum(C), csq(C);
     for (int64_t n = lo; n < hi; ++n) {
       const T* x = X + n * S * C;
@@ -291,16 +311,9 @@ void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const
         for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) s += csum[c];
         group_mean[g] = T(s / M);
       }
-      for (int64_t c = 0; c < C; ++c) acc[c] = group_mean[c / Cg];
-      tile_rows(acc.data(), C, B, mc.data());
-      for (int64_t r0 = 0; r0 < S; r0 += B) {
-        const int64_t L = std::min(B, S - r0) * C;
-        for (int64_t e = 0; e < L; ++e) {
-          const T d = x[r0 * C + e] - mc[e];
-          dev[e] = d * d;
-        }
-        add_columns(dev.data(), C, L / C, acc.data(), csq.data());
-      }
+      for (int64_t c = 0; c < C; ++c) mc[c] = group_mean[c / Cg];
+      for (int64_t r0 = 0; r0 < S; r0 += B)
+        add_sq_dev_columns(x + r0 * C, mc.data(), C, std::min(B, S - r0), acc.data(), csq.data());
       for (int64_t g = 0; g < G; ++g) {
         double ssd = 0;
         for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) ssd += csq[c];
@@ -314,8 +327,7 @@ void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const
       for (int64_t r0 = 0; r0 < S; r0 += B) {
         const int64_t rows = std::min(B, S - r0), L = rows * C;
         gate_values<T, Gate>(x + r0 * C, tl.a.data(), tl.b.data(), tl.w.data(), t, L, u.data(), v.data());
-        swap_halves(v.data(), C, rows, vs.data());
-        add_values(u.data(), vs.data(), L, Y + n * S * C + r0 * C);
+        add_partners(u.data(), v.data(), C, rows, Y + n * S * C + r0 * C);
       }
     }
   });
