@@ -2,8 +2,8 @@
 // formulas: core/reference/cru.cpp, core/math/cru.h. Forward: pass 1 pools every plane of y1
 // and y2 (read straight from y2's parts), the (N, 2, C) weights follow, pass 2 writes
 // y = b0 y1 + b1 y2. Backward: pass 1 sums grad_y * y1 and grad_y * y2 per plane, pass 2
-// writes both input gradients. Each plane is summed by one thread: results do not depend on
-// the thread count.
+// writes both input gradients. Each plane (channels-last: each sample) is summed by one
+// thread in a fixed order: results do not depend on the thread count.
 #include <vector>
 
 #include "core/cpu/cpu_backend.h"
@@ -65,126 +65,107 @@ double dot(const T* __restrict a, const T* __restrict b, int64_t S) {
 
 int64_t plane_grain(int64_t S) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(S, 1)); }
 
-// ---- channels-last: each pixel a row of C channels; a part of y2 is any view with channels
-// innermost (stride 1), such as the strided subsample of the lower branch -----------------------
+// ---- channels-last: sample n of y1, y2 and y is an (S pixels, C) row-major matrix. y2 is made
+// one dense channels-last tensor (the CRU's fused path already passes it so; other callers'
+// parts are joined by one copy), then every pass runs over blocks of rows with the per-channel
+// weights tiled (cpu::block_rows), summing columns in a fixed order. ----
 
-struct RowParts {
-  struct Part {
-    Tensor t;
-    int64_t c0, channels, sN, sH, sW;
-  };
-  std::vector<Part> parts;
-  int64_t W;
-  RowParts(const std::vector<Tensor>& y2_parts, int64_t width) : W(width) {
-    int64_t c0 = 0;
-    for (const Tensor& p : y2_parts) {
-      Tensor t = p.strides()[1] == 1 ? p : p.contiguous(MemoryFormat::ChannelsLast);
-      parts.push_back({t, c0, t.size(1), t.strides()[0], t.strides()[2], t.strides()[3]});
-      c0 += t.size(1);
-    }
+// y2 as one dense channels-last tensor.
+Tensor dense_rows(const std::vector<Tensor>& y2_parts) {
+  const MemoryFormat cl = MemoryFormat::ChannelsLast;
+  if (y2_parts.size() == 1) return y2_parts[0].contiguous(cl);
+  Shape s = y2_parts[0].shape();
+  s[1] = 0;
+  for (const Tensor& p : y2_parts) s[1] += p.size(1);
+  Tensor y2 = Tensor::empty(s, y2_parts[0].dtype(), Device::CPU, cl);
+  int64_t c0 = 0;
+  for (const Tensor& p : y2_parts) {
+    Tensor window = y2.slice_view(1, c0, c0 + p.size(1));
+    window.copy_(p);
+    c0 += p.size(1);
   }
-  template <class T>
-  const T* row(size_t k, int64_t n, int64_t r) const {
-    const Part& p = parts[k];
-    return p.t.data<T>() + n * p.sN + (r / W) * p.sH + (r % W) * p.sW;
-  }
-};
+  return y2;
+}
 
 template <class T>
-void add_rows2(const T* __restrict a, const T* __restrict b, T* __restrict acc_a, T* __restrict acc_b, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) {
-    acc_a[c] += a[c];
-    acc_b[c] += b[c];
-  }
+void affine2(const T* __restrict a, const T* __restrict b, const T* __restrict wa,
+             const T* __restrict wb, int64_t L, T* __restrict y) {
+  for (int64_t e = 0; e < L; ++e) y[e] = wa[e] * a[e] + wb[e] * b[e];
 }
 template <class T>
-void dot_rows(const T* __restrict g, const T* __restrict y, T* __restrict acc, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) acc[c] += g[c] * y[c];
-}
-template <class T>
-void sum_row(const T* __restrict y, T* __restrict acc, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) acc[c] += y[c];
-}
-template <class T>
-void weighted_row(const T* __restrict a, const T* __restrict b, const T* __restrict wa,
-                  const T* __restrict wb, int64_t C, T* __restrict y) {
-  for (int64_t c = 0; c < C; ++c) y[c] = wa[c] * a[c] + wb[c] * b[c];
-}
-template <class T>
-void scaled_plus_row(const T* __restrict g, const T* __restrict w, const T* __restrict add, int64_t C,
-                     T* __restrict out) {
-  for (int64_t c = 0; c < C; ++c) out[c] = w[c] * g[c] + add[c];
+void affine1(const T* __restrict g, const T* __restrict w, const T* __restrict add, int64_t L,
+             T* __restrict out) {
+  for (int64_t e = 0; e < L; ++e) out[e] = w[e] * g[e] + add[e];
 }
 
-// Forward on channels-last tensors: y (channels-last) from y1 and the parts of y2.
+// Per (n, c) column sums over the S rows of sample n: out[n * 2C + c] from a1 (times b1 if
+// given), out[n * 2C + C + c] from a2 (times b2).
 template <class T>
-void nhwc_forward(const Tensor& y1, const RowParts& rp, int kind, Tensor& y, std::vector<double>& b) {
-  const int64_t N = y1.size(0), C = y1.size(1), S = y1.size(2) * y1.size(3);
-  const T* Y1 = y1.data<T>();
-  std::vector<double> s(N * 2 * C);
+void column_sums2(const T* a1, const T* b1, const T* a2, const T* b2, int64_t N, int64_t C,
+                  int64_t S, double* out) {
+  const int64_t B = cpu::block_rows(C);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
+    std::vector<T> acc(C);
     for (int64_t n = lo; n < hi; ++n) {
-      cpu::column_sums<T, 2>(0, S, C, [&](int64_t r, T* acc) {
-        sum_row(Y1 + (n * S + r) * C, acc, C);
-        for (size_t k = 0; k < rp.parts.size(); ++k)
-          sum_row(rp.row<T>(k, n, r), acc + C + rp.parts[k].c0, rp.parts[k].channels);
-      }, s.data() + n * 2 * C);
-      for (int64_t i = 0; i < 2 * C; ++i) s[n * 2 * C + i] /= double(S);
+      double* o = out + n * 2 * C;
+      std::fill(o, o + 2 * C, 0.0);
+      for (int64_t r0 = 0; r0 < S; r0 += B) {
+        const int64_t rows = std::min(B, S - r0), at = (n * S + r0) * C;
+        cpu::add_columns<T>(a1 + at, b1 ? b1 + at : nullptr, C, rows, acc.data(), o);
+        cpu::add_columns<T>(a2 + at, b2 ? b2 + at : nullptr, C, rows, acc.data(), o + C);
+      }
     }
   });
+}
+
+// Per sample n, with per-channel values p (N, 2, C) tiled over each block:
+// out1 = p[n][0] * x1 + q[n][0] (x2 and q optional: then out1 = p0 x1 + p1 x2) ... see callers.
+template <class T, class F>
+void per_sample_blocks(int64_t N, int64_t C, int64_t S, const std::vector<double>& p,
+                       const std::vector<double>& q, F f) {
+  const int64_t B = cpu::block_rows(C);
+  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
+    std::vector<T> v(4 * C), t(4 * B * C);
+    for (int64_t n = lo; n < hi; ++n) {
+      for (int64_t i = 0; i < 2 * C; ++i) {
+        v[i] = T(p[n * 2 * C + i]);
+        v[2 * C + i] = q.empty() ? T(0) : T(q[n * 2 * C + i]);
+      }
+      for (int k = 0; k < 4; ++k) cpu::tile_rows(v.data() + k * C, C, B, t.data() + k * B * C);
+      for (int64_t r0 = 0; r0 < S; r0 += B)
+        f((n * S + r0) * C, std::min(B, S - r0) * C, t.data(), t.data() + B * C,
+          t.data() + 2 * B * C, t.data() + 3 * B * C);
+    }
+  });
+}
+
+template <class T>
+void nhwc_forward(const Tensor& y1, const Tensor& y2, int kind, Tensor& y, std::vector<double>& b) {
+  const int64_t N = y1.size(0), C = y1.size(1), S = y1.size(2) * y1.size(3);
+  const T *Y1 = y1.data<T>(), *Y2 = y2.data<T>();
+  std::vector<double> s(N * 2 * C);
+  column_sums2<T>(Y1, nullptr, Y2, nullptr, N, C, S, s.data());  // the pools
+  for (double& v : s) v /= double(S);
   math::cru_weights(math::CRUFuse(kind), N, C, s.data(), b.data());
   T* Y = y.data<T>();
-  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-    std::vector<T> w0(C), w1(C);
-    for (int64_t n = lo; n < hi; ++n) {
-      for (int64_t c = 0; c < C; ++c) w0[c] = T(b[n * 2 * C + c]), w1[c] = T(b[n * 2 * C + C + c]);
-      for (int64_t r = 0; r < S; ++r)
-        for (size_t k = 0; k < rp.parts.size(); ++k) {
-          const int64_t c0 = rp.parts[k].c0;
-          weighted_row(Y1 + (n * S + r) * C + c0, rp.row<T>(k, n, r), w0.data() + c0, w1.data() + c0,
-                       rp.parts[k].channels, Y + (n * S + r) * C + c0);
-        }
-    }
+  per_sample_blocks<T>(N, C, S, b, {}, [&](int64_t at, int64_t L, const T* w0, const T* w1, const T*, const T*) {
+    affine2(Y1 + at, Y2 + at, w0, w1, L, Y + at);
   });
 }
 
 template <class T>
-void nhwc_backward(const Tensor& gy, const Tensor& y1, const RowParts& rp, int kind,
-                   const std::vector<double>& b, CRUFuseGrads& out) {
+void nhwc_backward(const Tensor& gy, const Tensor& y1, const Tensor& y2, int kind,
+                   const std::vector<double>& b, Tensor& grad_y1, Tensor& grad_y2) {
   const int64_t N = y1.size(0), C = y1.size(1), S = y1.size(2) * y1.size(3);
-  const T *Y1 = y1.data<T>(), *G = gy.data<T>();
+  const T *Y1 = y1.data<T>(), *Y2 = y2.data<T>(), *G = gy.data<T>();
   std::vector<double> grad_b(N * 2 * C), grad_s(N * 2 * C);
-  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-    for (int64_t n = lo; n < hi; ++n)
-      cpu::column_sums<T, 2>(0, S, C, [&](int64_t r, T* acc) {
-        const T* g = G + (n * S + r) * C;
-        dot_rows(g, Y1 + (n * S + r) * C, acc, C);
-        for (size_t k = 0; k < rp.parts.size(); ++k) {
-          const int64_t c0 = rp.parts[k].c0;
-          dot_rows(g + c0, rp.row<T>(k, n, r), acc + C + c0, rp.parts[k].channels);
-        }
-      }, grad_b.data() + n * 2 * C);
-  });
+  column_sums2<T>(G, Y1, G, Y2, N, C, S, grad_b.data());
   math::cru_weights_backward(math::CRUFuse(kind), N, C, b.data(), grad_b.data(), grad_s.data());
-  T* G1 = out.grad_y1.data<T>();
-  parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-    std::vector<T> w0(C), w1(C), a0(C), a1(C);
-    for (int64_t n = lo; n < hi; ++n) {
-      for (int64_t c = 0; c < C; ++c) {
-        const int64_t i0 = n * 2 * C + c, i1 = i0 + C;
-        w0[c] = T(b[i0]), w1[c] = T(b[i1]);
-        a0[c] = T(grad_s[i0] / double(S)), a1[c] = T(grad_s[i1] / double(S));
-      }
-      for (int64_t r = 0; r < S; ++r) {
-        const T* g = G + (n * S + r) * C;
-        scaled_plus_row(g, w0.data(), a0.data(), C, G1 + (n * S + r) * C);
-        for (size_t k = 0; k < rp.parts.size(); ++k) {
-          const int64_t c0 = rp.parts[k].c0, Ck = rp.parts[k].channels;
-          scaled_plus_row(g + c0, w1.data() + c0, a1.data() + c0, Ck,
-                          out.grad_y2_parts[k].data<T>() + (n * S + r) * Ck);
-        }
-      }
-    }
+  for (double& v : grad_s) v /= double(S);  // through the pools
+  T *G1 = grad_y1.data<T>(), *G2 = grad_y2.data<T>();
+  per_sample_blocks<T>(N, C, S, b, grad_s, [&](int64_t at, int64_t L, const T* w0, const T* w1, const T* a0, const T* a1) {
+    affine1(G + at, w0, a0, L, G1 + at);
+    affine1(G + at, w1, a1, L, G2 + at);
   });
 }
 
@@ -194,11 +175,11 @@ Tensor CpuBackend::cru_fuse(const Tensor& y1_in, const std::vector<Tensor>& y2_p
                             Tensor& b_out) {
   if (y1_in.suggest_memory_format() == MemoryFormat::ChannelsLast) {
     Tensor y1 = y1_in.contiguous(MemoryFormat::ChannelsLast);
+    Tensor y2 = dense_rows(y2_parts);
     const int64_t N = y1.size(0), C = y1.size(1);
-    const RowParts rp(y2_parts, y1.size(3));
     std::vector<double> b(N * 2 * C);
     Tensor y = Tensor::empty(y1.shape(), y1.dtype(), Device::CPU, MemoryFormat::ChannelsLast);
-    SCCONV_DISPATCH_FLOAT(y1.dtype(), "cru_fuse", [&] { nhwc_forward<scalar_t>(y1, rp, kind, y, b); });
+    SCCONV_DISPATCH_FLOAT(y1.dtype(), "cru_fuse", [&] { nhwc_forward<scalar_t>(y1, y2, kind, y, b); });
     b_out = Tensor::from_vector(b, {N, 2, C}).to(y1.dtype());
     return y;
   }
@@ -235,12 +216,19 @@ CRUFuseGrads CpuBackend::cru_fuse_backward(const Tensor& grad_y_in, const Tensor
                                            const Tensor& b_in) {
   if (y1_in.suggest_memory_format() == MemoryFormat::ChannelsLast) {
     const MemoryFormat cl = MemoryFormat::ChannelsLast;
-    Tensor y1 = y1_in.contiguous(cl), gy = grad_y_in.contiguous(cl);
-    const RowParts rp(y2_parts, y1.size(3));
+    Tensor y1 = y1_in.contiguous(cl), gy = grad_y_in.contiguous(cl), y2 = dense_rows(y2_parts);
     std::vector<double> b = b_in.to(DType::F64).to_vector<double>();
     CRUFuseGrads out{Tensor::empty(y1.shape(), y1.dtype(), Device::CPU, cl), {}};
-    for (const Tensor& p : y2_parts) out.grad_y2_parts.push_back(Tensor::empty(p.shape(), p.dtype(), Device::CPU, cl));
-    SCCONV_DISPATCH_FLOAT(y1.dtype(), "cru_fuse_backward", [&] { nhwc_backward<scalar_t>(gy, y1, rp, kind, b, out); });
+    Tensor grad_y2 = Tensor::empty(y2.shape(), y2.dtype(), Device::CPU, cl);
+    SCCONV_DISPATCH_FLOAT(y1.dtype(), "cru_fuse_backward", [&] {
+      nhwc_backward<scalar_t>(gy, y1, y2, kind, b, out.grad_y1, grad_y2);
+    });
+    int64_t c0 = 0;  // each part's gradient: its channels of grad_y2
+    for (const Tensor& p : y2_parts) {
+      Tensor g = grad_y2.slice_view(1, c0, c0 + p.size(1));
+      out.grad_y2_parts.push_back(y2_parts.size() == 1 ? g : g.contiguous(cl));
+      c0 += p.size(1);
+    }
     return out;
   }
   Tensor y1 = y1_in.contiguous(), gy = grad_y_in.contiguous();

@@ -191,20 +191,12 @@ void backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>&
 }
 
 // ---- channels-last: sample n is an (S pixels, C) row-major matrix. The kernels walk it in
-// blocks of whole rows (about kBlock values) and tile each per-channel coefficient over a
+// blocks of whole rows (cpu::block_rows) and tile each per-channel coefficient over a
 // block, so every loop is one long run that the compiler vectorises whatever C is (16 channels,
 // ResNet-20's first stage, is a single vector per row). A value's partner (channel c + C/2
 // mod C) is the same position in a copy of the block with the two halves of each row swapped.
 // Per-channel sums add a block's rows in T and the blocks in double, in order: the same bits
 // at any thread count (one thread per sample). ----
-
-constexpr int64_t kBlock = 1024;
-
-// out[r * C + c] = per_channel[c] for rows r < rows.
-template <class T>
-void tile_rows(const T* per_channel, int64_t C, int64_t rows, T* out) {
-  for (int64_t r = 0; r < rows; ++r) std::copy(per_channel, per_channel + C, out + r * C);
-}
 
 // out[r * C + c] = in[r * C + (c + C/2) % C]: each value's partner. (Plain loops, not memcpy:
 // a library call per half row costs more than the copy at 16 channels.)
@@ -218,21 +210,6 @@ void swap_halves(const T* __restrict in, int64_t C, int64_t rows, T* __restrict 
     for (int64_t j = 0; j < h; ++j) b[j] = a[h + j];
     for (int64_t j = 0; j < h; ++j) b[h + j] = a[j];
   }
-}
-
-// out[c] += the sum over the block's rows of v[r * C + c]: four rows at a time into acc (T),
-// so that the running sums wait on each other once per four rows, then into out (double).
-template <class T>
-void add_columns(const T* __restrict v, int64_t C, int64_t rows, T* __restrict acc, double* out) {
-  std::fill(acc, acc + C, T(0));
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const T *v0 = v + r * C, *v1 = v0 + C, *v2 = v1 + C, *v3 = v2 + C;
-    for (int64_t c = 0; c < C; ++c) acc[c] += (v0[c] + v1[c]) + (v2[c] + v3[c]);
-  }
-  for (; r < rows; ++r)
-    for (int64_t c = 0; c < C; ++c) acc[c] += v[r * C + c];
-  for (int64_t c = 0; c < C; ++c) out[c] += acc[c];
 }
 
 // The forward's per-value step: u = W1 x (kept in place), v = W2 x (goes to the partner).
@@ -284,7 +261,7 @@ struct Tiles {
     }
     for (auto [src, dst] : {std::pair{&pa, &a}, {&pb, &b}, {&pw, &w}, {&pm, &mean}, {&pr, &rstd}}) {
       dst->resize(rows * C);
-      tile_rows(src->data(), C, rows, dst->data());
+      cpu::tile_rows(src->data(), C, rows, dst->data());
     }
   }
 };
@@ -292,7 +269,7 @@ struct Tiles {
 template <class T, math::SRUGate Gate>
 void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const Tensor& beta,
                   const Tensor& w, int64_t N, int64_t C, int64_t S, const SRUParams& p) {
-  const int64_t G = p.groups, Cg = C / G, B = std::max<int64_t>(1, kBlock / C);
+  const int64_t G = p.groups, Cg = C / G, B = cpu::block_rows(C);
   const T t = T(p.threshold);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
     std::vector<T> acc(C), u(B * C), v(B * C), mc(C);
@@ -303,7 +280,7 @@ void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const
       std::fill(csum.begin(), csum.end(), 0.0);
       std::fill(csq.begin(), csq.end(), 0.0);
       for (int64_t r0 = 0; r0 < S; r0 += B)
-        add_columns(x + r0 * C, C, std::min(B, S - r0), acc.data(), csum.data());
+        cpu::add_columns<T>(x + r0 * C, nullptr, C, std::min(B, S - r0), acc.data(), csum.data());
       const double M = double(Cg * S);
       std::vector<T> group_mean(G);
       for (int64_t g = 0; g < G; ++g) {
@@ -365,7 +342,7 @@ template <class T, math::SRUGate Gate>
 void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>& k,
                    const T* GA, int64_t N, int64_t C, int64_t S, const SRUParams& p,
                    std::vector<double>& s_gn, std::vector<double>& s_gnx, std::vector<double>& s_zgn) {
-  const int64_t G = p.groups, Cg = C / G, B = std::max<int64_t>(1, kBlock / C);
+  const int64_t G = p.groups, Cg = C / G, B = cpu::block_rows(C);
   const T t = T(p.threshold);
   const double M = double(Cg * S);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
@@ -383,9 +360,9 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
         const int64_t rows = std::min(B, S - r0), o = r0 * C;
         value_terms<T, Gate>(x + o, gy + o, g2.data() + o, tl.a.data(), tl.b.data(), tl.w.data(),
                              tl.mean.data(), tl.rstd.data(), t, rows * C, t1.data(), t2.data(), t3.data());
-        add_columns(t1.data(), C, rows, acc.data(), sg);
-        add_columns(t2.data(), C, rows, acc.data(), sgx);
-        add_columns(t3.data(), C, rows, acc.data(), szg);
+        cpu::add_columns<T>(t1.data(), nullptr, C, rows, acc.data(), sg);
+        cpu::add_columns<T>(t2.data(), nullptr, C, rows, acc.data(), sgx);
+        cpu::add_columns<T>(t3.data(), nullptr, C, rows, acc.data(), szg);
       }
       for (int64_t g = 0; g < G; ++g) {  // the group norm's backward, affine per group
         const math::AffineGrad af = group_grad_affine(sg, sgx, GA, k[n * C + g * Cg], g, Cg, M, p);
@@ -393,9 +370,9 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
           pg[c] = T(af.k_g * GA[c]), px[c] = T(af.k_x), p0[c] = T(af.k_0);
         }
       }
-      tile_rows(pg.data(), C, B, kg.data());
-      tile_rows(px.data(), C, B, kx.data());
-      tile_rows(p0.data(), C, B, k0.data());
+      cpu::tile_rows(pg.data(), C, B, kg.data());
+      cpu::tile_rows(px.data(), C, B, kx.data());
+      cpu::tile_rows(p0.data(), C, B, k0.data());
       for (int64_t r0 = 0; r0 < S; r0 += B) {  // pass 2: grad_x
         const int64_t L = std::min(B, S - r0) * C, o = r0 * C;
         value_grad_x<T, Gate>(x + o, gy + o, g2.data() + o, tl.a.data(), tl.b.data(), tl.w.data(),

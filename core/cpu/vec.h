@@ -81,6 +81,46 @@ void column_sums(int64_t r0, int64_t r1, int64_t C, F add_row, double* out) {
   }
 }
 
+// ---- row blocks of a channels-last (rows, C) matrix: per-channel values tiled over a block of
+// rows make every loop one long run the compiler vectorises, whatever C is. A block holds
+// about kBlockValues values: max(1, kBlockValues / C) rows. ----
+constexpr int64_t kBlockValues = 1024;
+inline int64_t block_rows(int64_t C) { return std::max<int64_t>(1, kBlockValues / C); }
+
+// out[r * C + c] = per_channel[c] for rows r < rows.
+template <class T>
+void tile_rows(const T* per_channel, int64_t C, int64_t rows, T* out) {
+  for (int64_t r = 0; r < rows; ++r) std::copy(per_channel, per_channel + C, out + r * C);
+}
+
+// out[c] += the sum over a block's rows of a[r * C + c] (times b[r * C + c] if b is given):
+// four rows at a time into acc (T), so that the running sums wait on each other once per four
+// rows, then into out (double). The order is fixed: the same bits at any thread count.
+template <class T>
+void add_columns(const T* __restrict a, const T* __restrict b, int64_t C, int64_t rows,
+                 T* __restrict acc, double* out) {
+  std::fill(acc, acc + C, T(0));
+  int64_t r = 0;
+  if (b) {
+    for (; r + 4 <= rows; r += 4) {
+      const T *a0 = a + r * C, *b0 = b + r * C;
+      for (int64_t c = 0; c < C; ++c)
+        acc[c] += (a0[c] * b0[c] + a0[C + c] * b0[C + c]) +
+                  (a0[2 * C + c] * b0[2 * C + c] + a0[3 * C + c] * b0[3 * C + c]);
+    }
+    for (; r < rows; ++r)
+      for (int64_t c = 0; c < C; ++c) acc[c] += a[r * C + c] * b[r * C + c];
+  } else {
+    for (; r + 4 <= rows; r += 4) {
+      const T* a0 = a + r * C;
+      for (int64_t c = 0; c < C; ++c) acc[c] += (a0[c] + a0[C + c]) + (a0[2 * C + c] + a0[3 * C + c]);
+    }
+    for (; r < rows; ++r)
+      for (int64_t c = 0; c < C; ++c) acc[c] += a[r * C + c];
+  }
+  for (int64_t c = 0; c < C; ++c) out[c] += acc[c];
+}
+
 // exp(x) in a form that loops vectorise (no library call, no branch): x = k ln2 + r with
 // |r| <= ln2 / 2, e^r by its degree-6 Taylor polynomial (relative error < 2e-7), times 2^k
 // built in the exponent bits. Inputs are clamped to [-87, 88], where the result is a normal float.
