@@ -42,13 +42,30 @@ memory user_mem(const memory::desc& md, const Tensor& t) {
   return memory(md, engine(), const_cast<void*>(t.raw_data()));
 }
 
+// Buffers in a primitive's own layout come from our caching allocator, as float tensors kept
+// alive until the end of the call (ScratchScope): a buffer that oneDNN allocates is fresh pages,
+// faulted in on every call.
+std::vector<Tensor>& scratch_tensors() {
+  thread_local std::vector<Tensor> v;
+  return v;
+}
+struct ScratchScope {
+  ~ScratchScope() { scratch_tensors().clear(); }
+};
+memory scratch(const memory::desc& md) {
+  Tensor t = Tensor::empty({int64_t((md.get_size() + sizeof(float) - 1) / sizeof(float))}, DType::F32);
+  memory m(md, engine(), t.raw_data());
+  scratch_tensors().push_back(std::move(t));
+  return m;
+}
+
 // A reorder between a user (plain) layout and the layout a primitive wants, built on first use.
 struct Reorder {
   std::unique_ptr<dnnl::reorder> prim;
   // Returns `user` itself when the layouts agree, else a new buffer in `want` filled from user.
   memory in(memory user, const memory::desc& want) {
     if (user.get_desc() == want) return user;
-    memory m(want, engine());
+    memory m = scratch(want);
     if (!prim) prim = std::make_unique<dnnl::reorder>(user, m);
     prim->execute(stream(), user, m);
     return m;
@@ -61,7 +78,7 @@ struct Reorder {
   }
   // A buffer in the primitive's layout for an output (no data moved).
   static memory buffer(const memory& user, const memory::desc& want) {
-    return user.get_desc() == want ? user : memory(want, engine());
+    return user.get_desc() == want ? user : scratch(want);
   }
 };
 
@@ -181,6 +198,7 @@ MemoryFormat act_format(bool nhwc) { return nhwc ? MemoryFormat::ChannelsLast : 
 Tensor CpuBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
                           const Conv2dParams& p) {
   if (x_in.dtype() != DType::F32) return ReferenceBackend::conv2d(x_in, w_in, bias, p);
+  ScratchScope scratch_scope;
   const bool nhwc = use_nhwc({&x_in});
   Tensor x = x_in.contiguous(act_format(nhwc)), w = w_in.contiguous(),
          b = bias.defined() ? bias.contiguous() : bias;
@@ -203,6 +221,7 @@ Tensor CpuBackend::conv2d_backward_data(const Tensor& grad_y_in, const Tensor& w
                                         const Shape& x_shape, const Conv2dParams& p) {
   if (grad_y_in.dtype() != DType::F32)
     return ReferenceBackend::conv2d_backward_data(grad_y_in, w_in, x_shape, p);
+  ScratchScope scratch_scope;
   const bool nhwc = use_nhwc({&grad_y_in});
   Tensor gy = grad_y_in.contiguous(act_format(nhwc)), w = w_in.contiguous();
   ConvEntry& e = conv_entry(x_shape, w.shape(), /*bias=*/false, nhwc, p);
@@ -234,6 +253,7 @@ std::pair<Tensor, Tensor> CpuBackend::conv2d_backward_weights(const Tensor& grad
                                                               const Conv2dParams& p) {
   if (grad_y_in.dtype() != DType::F32)
     return ReferenceBackend::conv2d_backward_weights(grad_y_in, x_in, w_shape, want_bias, p);
+  ScratchScope scratch_scope;
   const bool nhwc = use_nhwc({&grad_y_in, &x_in});
   Tensor gy = grad_y_in.contiguous(act_format(nhwc)), x = x_in.contiguous(act_format(nhwc));
   ConvEntry& e = conv_entry(x.shape(), w_shape, want_bias, nhwc, p);
