@@ -45,8 +45,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   Shape xs = x.shape();
   int64_t d = wrap_dim(dim, x.dim(), "slice");
   return autograd::record("slice", y, {&x}, [xs, d, start, end, step](const Tensor& g) {
-    Tensor gx = Tensor::empty(xs, g.dtype(), g.device(), g.suggest_memory_format());
-    gx.zero_();
+    Tensor gx = Tensor::zeros(xs, g.dtype(), g.device(), g.suggest_memory_format());
     gx.slice_view(d, start, end, step).copy_(g);
     return std::vector<Tensor>{gx};
   });
@@ -129,8 +128,7 @@ Tensor pad_channels(const Tensor& x, int64_t before, int64_t after) {
                                                                             << after);
   Shape s = x.shape();
   s[1] += before + after;
-  Tensor y = Tensor::empty(s, x.dtype(), x.device(), x.suggest_memory_format());
-  y.zero_();
+  Tensor y = Tensor::zeros(s, x.dtype(), x.device(), x.suggest_memory_format());
   Tensor window = y.slice_view(1, before, before + x.size(1));
   backend_for(y).copy(window, x);
   if (!autograd::needs_grad({&x})) return y;

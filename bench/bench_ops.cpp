@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
        [](const V& x) { return conv2d(x[0], x[1], Tensor(), {2, 2}, {1, 1}); }, conv_flops / 2},
       {"batch_norm_train", {act, {16}, {16}},
        [](const V& x) { return batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), true); }},
+      {"batch_norm_relu_nhwc", {act, {16}, {16}},
+       [](const V& x) { return batch_norm_relu(x[0], x[1], x[2], Tensor(), Tensor(), true); }, 0, true},
       {"group_norm_g4", {act, {16}, {16}}, [](const V& x) { return group_norm(x[0], 4, x[1], x[2]); }},
       {"sru_fused", {act, {16}, {16}, {16}},
        [](const V& x) {

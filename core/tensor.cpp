@@ -29,6 +29,11 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryForma
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   return full(shape, 0.0, dtype, device);
 }
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device, MemoryFormat format) {
+  Tensor t = empty(shape, dtype, device, format);
+  backend_for(device).fill(t, 0.0);
+  return t;
+}
 Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
   return full(shape, 1.0, dtype, device);
 }

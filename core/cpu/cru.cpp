@@ -51,18 +51,6 @@ template <class T>
 void scaled_plus(const T* __restrict g, T w, T add, int64_t S, T* __restrict out) {
   for (int64_t i = 0; i < S; ++i) out[i] = w * g[i] + add;
 }
-template <class T>
-double dot(const T* __restrict a, const T* __restrict b, int64_t S) {
-  T acc[cpu::kLanes] = {};
-  int64_t i = 0;
-  for (; i + cpu::kLanes <= S; i += cpu::kLanes)
-    for (int l = 0; l < cpu::kLanes; ++l) acc[l] += a[i + l] * b[i + l];
-  double s = 0;
-  for (int l = 0; l < cpu::kLanes; ++l) s += acc[l];
-  for (; i < S; ++i) s += double(a[i]) * double(b[i]);
-  return s;
-}
-
 int64_t plane_grain(int64_t S) { return std::max<int64_t>(1, 8192 / std::max<int64_t>(S, 1)); }
 
 // ---- channels-last: sample n of y1, y2 and y is an (S pixels, C) row-major matrix. y2 is made
@@ -244,8 +232,8 @@ CRUFuseGrads CpuBackend::cru_fuse_backward(const Tensor& grad_y_in, const Tensor
     parallel_for(N * C, plane_grain(S), [&](int64_t lo, int64_t hi) {
       for (int64_t p = lo; p < hi; ++p) {
         const int64_t n = p / C, c = p % C;
-        grad_b[n * 2 * C + c] = dot(G + p * S, Y1 + p * S, S);
-        grad_b[n * 2 * C + C + c] = dot(G + p * S, pl.y2<T>(n, c), S);
+        grad_b[n * 2 * C + c] = cpu::dot_run(G + p * S, Y1 + p * S, S);
+        grad_b[n * 2 * C + C + c] = cpu::dot_run(G + p * S, pl.y2<T>(n, c), S);
       }
     });
     math::cru_weights_backward(math::CRUFuse(kind), N, C, b.data(), grad_b.data(), grad_s.data());

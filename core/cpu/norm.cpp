@@ -40,21 +40,24 @@ void affine_per_channel(const T* X, T* Y, int64_t N, int64_t C, int64_t S,
 }
 // ---- channels-last: an (M rows, C) matrix -----------------------------------------------------------
 
-// Per channel, sums over all M rows of what add_row adds (K values per element; see
-// cpu::column_sums), in fixed chunks of rows spread over the threads and added in chunk order.
-template <class T, int K, class F>
-void channel_sums(int64_t M, int64_t C, F add_row, std::array<std::vector<double>, K>& sums) {
+// Per channel, sums over all M rows: add_block(r0, rows, acc, out) adds the column sums of rows
+// [r0, r0 + rows) into out (C doubles; acc is C values of scratch), e.g. cpu::add_columns. Fixed
+// chunks of rows spread over the threads, added in chunk order: the same at any thread count.
+// K sums per channel: acc and out hold K * C values.
+template <class T, int K = 1, class F>
+std::vector<double> chunk_sums(int64_t M, int64_t C, F add_block) {
   const int64_t chunks = (M + cpu::kRowChunk - 1) / cpu::kRowChunk;
-  std::vector<double> part(chunks * K * C);
+  std::vector<double> part(chunks * K * C, 0.0), sums(K * C, 0.0);
   parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t ch = b; ch < e; ++ch)
-      cpu::column_sums<T, K>(ch * cpu::kRowChunk, std::min(M, (ch + 1) * cpu::kRowChunk), C, add_row,
-                             part.data() + ch * K * C);
+    std::vector<T> acc(K * C);
+    for (int64_t ch = b; ch < e; ++ch) {
+      const int64_t r0 = ch * cpu::kRowChunk;
+      add_block(r0, std::min(M - r0, cpu::kRowChunk), acc.data(), part.data() + ch * K * C);
+    }
   });
-  for (int k = 0; k < K; ++k) sums[k].assign(C, 0.0);
-  for (int64_t ch = 0; ch < chunks; ++ch)  // in chunk order: the same at any thread count
-    for (int k = 0; k < K; ++k)
-      for (int64_t c = 0; c < C; ++c) sums[k][c] += part[(ch * K + k) * C + c];
+  for (int64_t ch = 0; ch < chunks; ++ch)
+    for (int64_t i = 0; i < K * C; ++i) sums[i] += part[ch * K * C + i];
+  return sums;
 }
 
 // y = act(x * a[c] + b[c] (+ residual)) over rows of C.
@@ -73,16 +76,32 @@ void rows_affine(const T* X, T* Y, int64_t M, int64_t C, const std::vector<T>& a
   });
 }
 
-// One row of the channels-last backward: the sums of g and g (x - mean), g = grad_y masked by the
-// ReLU (y > 0) when Relu.
+// A block of rows of the channels-last backward: out[c] += sum g, out[C + c] += sum g (x - mean),
+// g = grad_y masked by the ReLU (y > 0) when Relu; two rows at a time (see cpu::add_columns).
 template <class T, bool Relu>
-void bn_grad_sums_row(const T* __restrict x, const T* __restrict gy, const T* __restrict y,
-                      const T* __restrict mu, T* __restrict a0, T* __restrict a1, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) {
-    const T g = Relu && !(y[c] > T(0)) ? T(0) : gy[c];
-    a0[c] += g;
-    a1[c] += g * (x[c] - mu[c]);
+void add_bn_grad_sums(const T* __restrict x, const T* __restrict gy, const T* __restrict y,
+                      const T* __restrict mu, int64_t C, int64_t rows, T* __restrict acc,
+                      double* out) {
+  T* __restrict a0 = acc;
+  T* __restrict a1 = acc + C;
+  std::fill(acc, acc + 2 * C, T(0));
+  auto grad = [&](int64_t i) { return Relu && !(y[i] > T(0)) ? T(0) : gy[i]; };
+  int64_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const int64_t o = r * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const T g0 = grad(o + c), g1 = grad(o + C + c);
+      a0[c] += g0 + g1;
+      a1[c] += g0 * (x[o + c] - mu[c]) + g1 * (x[o + C + c] - mu[c]);
+    }
   }
+  for (; r < rows; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const T g = grad(r * C + c);
+      a0[c] += g;
+      a1[c] += g * (x[r * C + c] - mu[c]);
+    }
+  for (int64_t i = 0; i < 2 * C; ++i) out[i] += acc[i];
 }
 // grad_x = kg g + kx x + k0 for one row; grad_residual = g when gr is given.
 template <class T, bool Relu>
@@ -118,21 +137,17 @@ Tensor CpuBackend::batch_norm_train(const Tensor& x_in, const Tensor& gamma, con
     SCCONV_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&] {
       using T = scalar_t;
       const T* X = x.data<T>();
-      std::array<std::vector<double>, 1> s, ssd;
-      channel_sums<T, 1>(M, C, [&](int64_t r, T* acc) {
-        const T* __restrict xr = X + r * C;
-        for (int64_t c = 0; c < C; ++c) acc[c] += xr[c];
-      }, s);
+      const std::vector<double> s = chunk_sums<T>(M, C, [&](int64_t r0, int64_t rows, T* acc, double* out) {
+        cpu::add_columns<T>(X + r0 * C, nullptr, C, rows, acc, out);
+      });
       std::vector<T> m(C);
-      for (int64_t c = 0; c < C; ++c) m[c] = T(s[0][c] / double(M));
-      channel_sums<T, 1>(M, C, [&](int64_t r, T* acc) {
-        const T* __restrict xr = X + r * C;
-        const T* __restrict mc = m.data();
-        for (int64_t c = 0; c < C; ++c) acc[c] += (xr[c] - mc[c]) * (xr[c] - mc[c]);
-      }, ssd);
+      for (int64_t c = 0; c < C; ++c) m[c] = T(s[c] / double(M));
+      const std::vector<double> ssd = chunk_sums<T>(M, C, [&](int64_t r0, int64_t rows, T* acc, double* out) {
+        cpu::add_sq_dev_columns<T>(X + r0 * C, m.data(), C, rows, acc, out);
+      });
       for (int64_t c = 0; c < C; ++c) {
         mean.data<T>()[c] = m[c];
-        invstd.data<T>()[c] = T(math::rstd_biased(ssd[0][c], double(M), eps));
+        invstd.data<T>()[c] = T(math::rstd_biased(ssd[c], double(M), eps));
       }
     });
     return batch_norm_apply(x, gamma, beta, mean, invstd, ep);
@@ -203,10 +218,14 @@ BatchNormGrads CpuBackend::batch_norm_backward(const Tensor& grad_y_in, const Te
       using T = scalar_t;
       const T *X = x.data<T>(), *G = gy.data<T>(), *MU = mean.data<T>();
       const T* Y = relu ? y.data<T>() : X;  // the ReLU's mask: grad_y counts where y > 0 (unread without)
-      std::array<std::vector<double>, 2> sums;  // sum(grad_y), sum(grad_y * (x - mean))
+      std::vector<double> s2;  // sum(grad_y), then sum(grad_y * (x - mean)), per channel
       with_relu(relu, [&]<bool Relu>() {
-        channel_sums<T, 2>(M, C, [&](int64_t r, T* acc) { bn_grad_sums_row<T, Relu>(X + r * C, G + r * C, Y + r * C, MU, acc, acc + C, C); }, sums);
+        s2 = chunk_sums<T, 2>(M, C, [&](int64_t r0, int64_t rows, T* acc, double* out) {
+          const int64_t o = r0 * C;
+          add_bn_grad_sums<T, Relu>(X + o, G + o, Y + o, MU, C, rows, acc, out);
+        });
       });
+      const std::array<const double*, 2> sums{s2.data(), s2.data() + C};
       std::vector<T> kg(C), kx(C), k0(C);
       for (int64_t c = 0; c < C; ++c) {
         const double rs = invstd.data<T>()[c], ga = gamma.data<T>()[c];

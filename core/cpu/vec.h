@@ -23,6 +23,19 @@ inline double sum_run(const T* p, int64_t n) {
   return s;
 }
 
+// sum_i a[i] b[i]
+template <class T>
+inline double dot_run(const T* __restrict a, const T* __restrict b, int64_t n) {
+  T acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += a[i + l] * b[i + l];
+  double s = 0;
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  for (; i < n; ++i) s += double(a[i]) * double(b[i]);
+  return s;
+}
+
 // sum_i (p[i] - m)^2
 template <class T>
 inline double sum_sq_dev_run(const T* p, int64_t n, T m) {
@@ -66,20 +79,8 @@ inline void sum_g_gdev_run(const T* g, const T* x, int64_t n, T m, double& sg, d
 
 namespace scconv::cpu {
 
-// Column sums of a row-major (rows, C) walk, K values per element: add_row(r, acc) adds row r's
-// K * C values into acc (T, laid out [k][c]). Rows are summed in T in chunks of kRowChunk, the
-// chunks in double, in order: out[k * C + c] (double) gets the totals over rows [r0, r1).
+// Rows per chunk of the channels-last batch norm's column sums (core/cpu/norm.cpp).
 constexpr int64_t kRowChunk = 128;
-template <class T, int K, class F>
-void column_sums(int64_t r0, int64_t r1, int64_t C, F add_row, double* out) {
-  std::vector<T> acc(K * C);
-  for (int64_t i = 0; i < K * C; ++i) out[i] = 0;
-  for (int64_t b = r0; b < r1; b += kRowChunk) {
-    std::fill(acc.begin(), acc.end(), T(0));
-    for (int64_t r = b; r < std::min(r1, b + kRowChunk); ++r) add_row(r, acc.data());
-    for (int64_t i = 0; i < K * C; ++i) out[i] += acc[i];
-  }
-}
 
 // ---- row blocks of a channels-last (rows, C) matrix: per-channel values tiled over a block of
 // rows make every loop one long run the compiler vectorises, whatever C is. A block holds
@@ -118,6 +119,27 @@ void add_columns(const T* __restrict a, const T* __restrict b, int64_t C, int64_
     for (; r < rows; ++r)
       for (int64_t c = 0; c < C; ++c) acc[c] += a[r * C + c];
   }
+  for (int64_t c = 0; c < C; ++c) out[c] += acc[c];
+}
+
+// out[c] += the sum over a block's rows of (x[r * C + c] - m[c])^2, like add_columns.
+template <class T>
+void add_sq_dev_columns(const T* __restrict x, const T* __restrict m, int64_t C, int64_t rows,
+                        T* __restrict acc, double* out) {
+  std::fill(acc, acc + C, T(0));
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const T* x0 = x + r * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const T d0 = x0[c] - m[c], d1 = x0[C + c] - m[c], d2 = x0[2 * C + c] - m[c], d3 = x0[3 * C + c] - m[c];
+      acc[c] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+    }
+  }
+  for (; r < rows; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const T d = x[r * C + c] - m[c];
+      acc[c] += d * d;
+    }
   for (int64_t c = 0; c < C; ++c) out[c] += acc[c];
 }
 
