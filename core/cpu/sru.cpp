@@ -214,15 +214,17 @@ void swap_halves(const T* __restrict in, int64_t C, int64_t rows, T* __restrict 
 
 // The forward's per-value step: u = W1 x (kept in place), v = W2 x (goes to the partner).
 template <class T, math::SRUGate Gate>
+inline void gate_value(T x, T a, T b, T w, T t, T& u, T& v) {
+  const T r = sigmoid_fast((x * a + b) * w);
+  T w1, w2;
+  math::sru_gate(r, t, Gate, w1, w2);
+  u = w1 * x;
+  v = w2 * x;
+}
+template <class T, math::SRUGate Gate>
 void gate_values(const T* __restrict x, const T* __restrict a, const T* __restrict b,
                  const T* __restrict w, T t, int64_t L, T* __restrict u, T* __restrict v) {
-  for (int64_t e = 0; e < L; ++e) {
-    const T r = sigmoid_fast((x[e] * a[e] + b[e]) * w[e]);
-    T w1, w2;
-    math::sru_gate(r, t, Gate, w1, w2);
-    u[e] = w1 * x[e];
-    v[e] = w2 * x[e];
-  }
+  for (int64_t e = 0; e < L; ++e) gate_value<T, Gate>(x[e], a[e], b[e], w[e], t, u[e], v[e]);
 }
 
 // y[r * C + c] = u[r * C + c] + v[r * C + (c + C/2) % C]: the cross reconstruction.
@@ -237,7 +239,6 @@ void add_partners(const T* __restrict u, const T* __restrict v, int64_t C, int64
   }
 }
 
-
 // The whole output of one sample when C is a compile-time constant (16, 32, 64: the CIFAR
 // ResNets' widths): a row's values and its partner's sit in a few vector registers, and the
 // coefficients (the first row of each tile) stay in registers across rows.
@@ -247,13 +248,7 @@ void rows_output(const T* __restrict x, const T* __restrict a, const T* __restri
   constexpr int h = C / 2;
   for (int64_t r = 0; r < rows; ++r, x += C, y += C) {
     T u[C], v[C];
-    for (int c = 0; c < C; ++c) {
-      const T rr = sigmoid_fast((x[c] * a[c] + b[c]) * w[c]);
-      T w1, w2;
-      math::sru_gate(rr, t, Gate, w1, w2);
-      u[c] = w1 * x[c];
-      v[c] = w2 * x[c];
-    }
+    for (int c = 0; c < C; ++c) gate_value<T, Gate>(x[c], a[c], b[c], w[c], t, u[c], v[c]);
     for (int c = 0; c < h; ++c) {
       y[c] = u[c] + v[c + h];
       y[c + h] = u[c + h] + v[c];
