@@ -106,8 +106,9 @@ void column_sums2(const T* a1, const T* b1, const T* a2, const T* b2, int64_t N,
   });
 }
 
-// Per sample n, with per-channel values p (N, 2, C) tiled over each block:
-// out1 = p[n][0] * x1 + q[n][0] (x2 and q optional: then out1 = p0 x1 + p1 x2) ... see callers.
+// For each sample n and each block of its rows (values [at, at + L)): f(at, L, p0, p1, q0, q1),
+// where p0, p1 are p[n][0][:], p[n][1][:] (p is (N, 2, C)) tiled over the block's rows, and q0,
+// q1 the same of q (zeros when q is empty).
 template <class T, class F>
 void per_sample_blocks(int64_t N, int64_t C, int64_t S, const std::vector<double>& p,
                        const std::vector<double>& q, F f) {
