@@ -5,7 +5,10 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <iterator>
 #include <new>
+
+#include <sys/mman.h>
 
 #include "core/error.h"
 
@@ -18,19 +21,28 @@ constexpr size_t kAlign = 64;
 // ---- the caching allocator -------------------------------------------------------------------
 // Training allocates the same sizes every step; returning freed blocks to the OS and faulting
 // fresh pages in again costs more than many ops. Freed blocks are kept by size and reused for
-// a request of the same rounded size (up to 1/8 larger). The cache is bounded; empty_cache()
-// releases it.
+// a request of the same rounded size (up to 1/8 larger).
+// Small blocks (< 1 MiB) come from malloc and the cache of them is bounded. Big blocks are
+// mapped from the OS directly (with huge pages where the system allows, so faulting them in is
+// cheap), and a big request the cache cannot serve first unmaps cached big blocks until big
+// blocks in use + cached + the request fit under the high-water mark of big blocks in use. So
+// the resident peak is the peak of the tensors in use, not that plus idle blocks of sizes the
+// rest of the step does not ask for (ResNet-50 at batch 128: 4157 -> 3554 MiB).
+// empty_cpu_cache() releases everything cached.
 // Under AddressSanitizer (__SANITIZE_ADDRESS__) blocks go straight back to the system, so
 // that use-after-free is still caught.
+constexpr size_t kBigBlock = size_t(1) << 20;
+
 struct BlockCache {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;  // rounded size -> block
-  size_t cached = 0;
-  static constexpr size_t kMaxCached = size_t(2) << 30;
+  size_t cached = 0, cached_small = 0;
+  size_t big_in_use = 0, big_peak = 0;  // bytes of big blocks held by storages, and its high-water mark
+  static constexpr size_t kMaxCachedSmall = size_t(256) << 20;
 } g_cache;
 
 size_t round_size(size_t bytes) {
-  size_t unit = bytes <= (1u << 20) ? kAlign : (size_t(64) << 10);
+  size_t unit = bytes < kBigBlock ? kAlign : (size_t(64) << 10);
   size_t r = (bytes + unit - 1) / unit * unit;
   return r ? r : kAlign;
 }
@@ -41,7 +53,37 @@ constexpr bool kUseCache = false;
 constexpr bool kUseCache = true;
 #endif
 
+void* system_alloc(size_t rounded) {
+  if (rounded < kBigBlock || !kUseCache) return std::aligned_alloc(kAlign, rounded);
+  void* p = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  madvise(p, rounded, MADV_HUGEPAGE);  // a fault then maps 2 MiB, not 4 KiB (a hint; may be off)
+  return p;
+}
+void system_free(void* p, size_t rounded) {
+  if (rounded < kBigBlock || !kUseCache) return std::free(p);
+  munmap(p, rounded);
+}
+
+// Unmaps cached big blocks, largest first, until at most `keep` bytes of them are cached.
+// Called with the cache's mutex held.
+void release_big_blocks(size_t keep) {
+  while (g_cache.cached - g_cache.cached_small > keep && !g_cache.free_blocks.empty()) {
+    auto it = std::prev(g_cache.free_blocks.end());
+    if (it->first < kBigBlock) break;
+    system_free(it->second, it->first);
+    g_cache.cached -= it->first;
+    g_cache.free_blocks.erase(it);
+  }
+}
+
+void note_big_in_use(size_t got) {
+  g_cache.big_in_use += got;
+  if (g_cache.big_in_use > g_cache.big_peak) g_cache.big_peak = g_cache.big_in_use;
+}
+
 void* cache_alloc(size_t rounded, size_t& got) {
+  got = rounded;
   if (kUseCache) {
     std::lock_guard<std::mutex> g(g_cache.mu);
     auto it = g_cache.free_blocks.lower_bound(rounded);
@@ -49,36 +91,48 @@ void* cache_alloc(size_t rounded, size_t& got) {
       got = it->first;
       void* p = it->second;
       g_cache.cached -= it->first;
+      if (it->first < kBigBlock) g_cache.cached_small -= it->first;
+      else note_big_in_use(got);
       g_cache.free_blocks.erase(it);
       return p;
     }
+    if (rounded >= kBigBlock) {
+      size_t held = g_cache.big_in_use + rounded;
+      release_big_blocks(g_cache.big_peak > held ? g_cache.big_peak - held : 0);
+    }
   }
-  got = rounded;
-  void* p = std::aligned_alloc(kAlign, rounded);
+  void* p = system_alloc(rounded);
   if (!p) {  // out of memory: drop the cache and try once more
     empty_cpu_cache();
-    p = std::aligned_alloc(kAlign, rounded);
+    p = system_alloc(rounded);
   }
   if (!p) throw std::bad_alloc();
+  if (kUseCache && rounded >= kBigBlock) {
+    std::lock_guard<std::mutex> g(g_cache.mu);
+    note_big_in_use(rounded);
+  }
   return p;
 }
 
 void cache_free(void* p, size_t rounded) {
   std::lock_guard<std::mutex> g(g_cache.mu);
-  if (!kUseCache || g_cache.cached + rounded > BlockCache::kMaxCached) {
-    std::free(p);
+  bool small = rounded < kBigBlock;
+  if (kUseCache && !small) g_cache.big_in_use -= rounded;
+  if (!kUseCache || (small && g_cache.cached_small + rounded > BlockCache::kMaxCachedSmall)) {
+    system_free(p, rounded);
     return;
   }
   g_cache.free_blocks.emplace(rounded, p);
   g_cache.cached += rounded;
+  if (small) g_cache.cached_small += rounded;
 }
 }  // namespace
 
 void empty_cpu_cache() {
   std::lock_guard<std::mutex> g(g_cache.mu);
-  for (auto& [size, p] : g_cache.free_blocks) std::free(p);
+  for (auto& [size, p] : g_cache.free_blocks) system_free(p, size);
   g_cache.free_blocks.clear();
-  g_cache.cached = 0;
+  g_cache.cached = g_cache.cached_small = 0;
 }
 size_t cpu_bytes_cached() {
   std::lock_guard<std::mutex> g(g_cache.mu);
@@ -108,6 +162,11 @@ Storage::~Storage() {
 
 size_t cpu_bytes_in_use() { return g_in_use.load(); }
 size_t cpu_bytes_peak() { return g_peak.load(); }
-void reset_cpu_bytes_peak() { g_peak.store(g_in_use.load()); }
+void reset_cpu_bytes_peak() {
+  g_peak.store(g_in_use.load());
+  std::lock_guard<std::mutex> g(g_cache.mu);
+  g_cache.big_peak = g_cache.big_in_use;
+}
+bool cpu_block_cache_enabled() { return kUseCache; }
 
 }  // namespace scconv

@@ -32,10 +32,14 @@ class Storage {
   uint64_t version_ = 0;
 };
 
-// Freed CPU blocks are cached for reuse (storage.cpp); this returns them to the system.
+// Freed CPU blocks are cached for reuse (storage.cpp; off under AddressSanitizer); big ones
+// only while storages + cache stay under the storages' high-water mark. empty_cpu_cache()
+// returns them all to the system.
+bool cpu_block_cache_enabled();
 void empty_cpu_cache();
 size_t cpu_bytes_cached();
 // Bytes currently held by all CPU storages, and the high-water mark since start (or reset).
+// The reset also restarts the cache's high-water mark from the blocks in use.
 size_t cpu_bytes_in_use();
 size_t cpu_bytes_peak();
 void reset_cpu_bytes_peak();

@@ -83,6 +83,37 @@ TEST_CASE("storage accounting tracks bytes in use") {
   CHECK(cpu_bytes_in_use() == before);
 }
 
+TEST_CASE("the block cache reuses big blocks but keeps in use + cached under the high-water mark") {
+  if (!cpu_block_cache_enabled()) return;  // AddressSanitizer builds free every block at once
+  empty_cpu_cache();
+  reset_cpu_bytes_peak();
+  const int64_t mib = 1 << 18;  // floats
+  const float* first = nullptr;
+  {
+    Tensor a = Tensor::empty({16 * mib});  // the high-water mark of big blocks: 16 MiB
+    first = a.data<float>();
+  }
+  CHECK(cpu_bytes_cached() >= size_t(16) << 20);  // kept for the next request of that size
+  {
+    Tensor b = Tensor::empty({16 * mib});
+    CHECK(b.data<float>() == first);  // served from the cache
+    CHECK(cpu_bytes_cached() < size_t(16) << 20);
+  }
+  {
+    // Caching the idle 16 MiB block beside these 4 would pass the high-water mark, so it is
+    // returned to the system.
+    Tensor c = Tensor::empty({4 * mib});
+    CHECK(cpu_bytes_cached() < size_t(4) << 20);
+  }
+  {
+    Tensor d = Tensor::empty({6 * mib}), e = Tensor::empty({6 * mib});  // 4 + 12 fit in 16
+    CHECK(cpu_bytes_cached() >= size_t(4) << 20);
+  }
+  CHECK(cpu_bytes_cached() >= size_t(16) << 20);  // 4 + 6 + 6 MiB
+  empty_cpu_cache();
+  CHECK(cpu_bytes_cached() == 0);
+}
+
 TEST_CASE("thread count is settable") {
   int saved = get_num_threads();
   set_num_threads(1);
