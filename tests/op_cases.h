@@ -134,6 +134,9 @@ inline const std::vector<OpCase>& op_cases() {
        [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(2, 1, true)); }},
       {"sru_reweighted_g4", {{1, 4, 3, 5}, {4}, {4}, {4}},
        [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 2, false, 0.4)); }},
+      // 16 channels: channels-last inputs take the fixed-width kernels (core/cpu/sru.cpp)
+      {"sru_soft_c16", {{1, 16, 3, 3}, {16}, {16}, {16}},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 0, false)); }},
       // the fused CRU fuse: y1 and the two parts of y2
       {"cru_fuse_branch", {{2, 5, 3, 4}, {2, 3, 3, 4}, {2, 2, 3, 4}},
        [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); }},

@@ -94,11 +94,20 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
                 [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(16, 0, false)); },
                 {g.normal({4, 32, 16, 16}, 0.5, 2), g.normal({32}), g.normal({32}), g.normal({32})},
                 1e-3, 1e-4);
-  // channels-last SRU: blocks of 1024 / C rows, here 64 + a tail of 17 and 32 x 8 exactly
+  // channels-last SRU: blocks of 1024 / C rows, here 64 + a tail of 17 and 32 x 8 exactly;
+  // C = 16, 32 and 64 take the fixed-width kernels, other C the general ones
   compare_paths("fused SRU channels-last (3,16,9,9), 4 groups, hard reweighted gate",
                 [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 2, false)); },
                 {g.normal({3, 16, 9, 9}, 0.5, 2).contiguous(MemoryFormat::ChannelsLast),
                  g.normal({16}), g.normal({16}), g.normal({16})}, 1e-3, 1e-4);
+  compare_paths("fused SRU channels-last (2,24,5,7), 6 groups, hard gate (any C)",
+                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(6, 1, false)); },
+                {g.normal({2, 24, 5, 7}, 0.5, 2).contiguous(MemoryFormat::ChannelsLast),
+                 g.normal({24}), g.normal({24}), g.normal({24})}, 1e-3, 1e-4);
+  compare_paths("fused SRU channels-last (2,64,9,9), 32 groups, soft gate",
+                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(32, 0, false)); },
+                {g.normal({2, 64, 9, 9}, 0.5, 2).contiguous(MemoryFormat::ChannelsLast),
+                 g.normal({64}), g.normal({64}), g.normal({64})}, 1e-3, 1e-4);
   compare_paths("fused SRU channels-last (4,32,16,16), 16 groups, soft gate",
                 [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(16, 0, false)); },
                 {g.normal({4, 32, 16, 16}, 0.5, 2).contiguous(MemoryFormat::ChannelsLast),

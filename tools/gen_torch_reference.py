@@ -157,6 +157,7 @@ CASES = {
                          lambda x, g, b, w: sru_op(x, g, b, w, 2, "hard", "seed"), False),
     "sru_reweighted_g4": ([(1, 4, 3, 5), (4,), (4,), (4,)],
                           lambda x, g, b, w: sru_op(x, g, b, w, 4, "hard_reweighted", t=0.4), False),
+    "sru_soft_c16": ([(1, 16, 3, 3), (16,), (16,), (16,)], lambda x, g, b, w: sru_op(x, g, b, w, 4, "soft"), False),
     "batch_norm_relu_train": ([(2, 3, 4, 5), (3,), (3,)],
                               lambda x, g, b: F.relu(F.batch_norm(x, running(3, False), running(3, True), g, b,
                                                                    training=True)), False),

@@ -352,6 +352,46 @@ void value_grad_x(const T* __restrict x, const T* __restrict g, const T* __restr
   }
 }
 
+// Backward pass 1 over a sample's rows when C is a compile-time constant (16, 32, 64), a
+// block of `rows` at a time like add_columns: adds grad_Gn, grad_Gn * xhat and grad_z * Gn into
+// per-channel sums, and keeps each value's direct part and grad_Gn for pass 2, which then does
+// not evaluate the gate again. The partner's gradient is read in place (no swapped copy).
+template <class T, int C, math::SRUGate Gate>
+void rows_terms(const T* __restrict x, const T* __restrict gy, const Tiles<T>& tl, T t,
+                int64_t S, int64_t B, T* __restrict direct, T* __restrict grad_gn, double* sg,
+                double* sgx, double* szg) {
+  constexpr int h = C / 2;
+  const T *a = tl.a.data(), *b = tl.b.data(), *w = tl.w.data(), *m = tl.mean.data(), *rs = tl.rstd.data();
+  for (int64_t r0 = 0; r0 < S; r0 += B) {
+    T s1[C] = {}, s2[C] = {}, s3[C] = {};
+    for (int64_t r = r0; r < std::min(S, r0 + B); ++r) {
+      const int64_t o = r * C;
+      T g2[C];  // each value's partner gradient
+      for (int c = 0; c < h; ++c) g2[c] = gy[o + h + c], g2[h + c] = gy[o + c];
+      for (int c = 0; c < C; ++c) {
+        T d, gn, zgn;
+        element_grads<T, Gate>(x[o + c], gy[o + c], g2[c], a[c], b[c], w[c], t, d, gn, zgn);
+        direct[o + c] = d;
+        grad_gn[o + c] = gn;
+        s1[c] += gn;
+        s2[c] += gn * (x[o + c] - m[c]) * rs[c];
+        s3[c] += zgn;
+      }
+    }
+    for (int c = 0; c < C; ++c) sg[c] += double(s1[c]), sgx[c] += double(s2[c]), szg[c] += double(s3[c]);
+  }
+}
+
+// Backward pass 2 for a constant C: grad_x = direct part + kg grad_Gn + kx x + k0.
+template <class T, int C>
+void rows_grad_x(const T* __restrict x, const T* __restrict direct, const T* __restrict grad_gn,
+                 const T* __restrict kg, const T* __restrict kx, const T* __restrict k0,
+                 int64_t S, T* __restrict gx) {
+  for (int64_t o = 0; o < S * C; o += C)
+    for (int c = 0; c < C; ++c)
+      gx[o + c] = direct[o + c] + kg[c] * grad_gn[o + c] + kx[c] * x[o + c] + k0[c];
+}
+
 template <class T, math::SRUGate Gate>
 void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef<T>>& k,
                    const T* GA, int64_t N, int64_t C, int64_t S, const SRUParams& p,
@@ -360,17 +400,30 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
   const T t = T(p.threshold);
   const double M = double(Cg * S);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-    std::vector<T> acc(C), g2(S * C), t1(B * C), t2(B * C), t3(B * C), kg(B * C), kx(B * C), k0(B * C);
+    const bool fixed = C == 16 || C == 32 || C == 64;
+    std::vector<T> acc(C), g2(fixed ? 0 : S * C), t1(B * C), t2(B * C), t3(B * C), kg(B * C),
+        kx(B * C), k0(B * C), direct(fixed ? S * C : 0), grad_gn(fixed ? S * C : 0);
     std::vector<T> pg(C), px(C), p0(C);
+    // the fixed-width path, C a compile-time constant
+    auto fixed_width = [&](auto f) {
+      if (C == 16) f.template operator()<16>();
+      else if (C == 32) f.template operator()<32>();
+      else f.template operator()<64>();
+    };
     for (int64_t n = lo; n < hi; ++n) {
       const T *x = X + n * S * C, *gy = GY + n * S * C;
-      swap_halves(gy, C, S, g2.data());  // each value's partner gradient, for both passes
       const Tiles<T> tl(&k[n * C], C, B);
       double *sg = &s_gn[n * C], *sgx = &s_gnx[n * C], *szg = &s_zgn[n * C];
       std::fill(sg, sg + C, 0.0);
       std::fill(sgx, sgx + C, 0.0);
       std::fill(szg, szg + C, 0.0);
-      for (int64_t r0 = 0; r0 < S; r0 += B) {  // pass 1: per-channel sums
+      if (fixed)
+        fixed_width([&]<int Cc>() {
+          rows_terms<T, Cc, Gate>(x, gy, tl, t, S, B, direct.data(), grad_gn.data(), sg, sgx, szg);
+        });
+      else
+        swap_halves(gy, C, S, g2.data());  // each value's partner gradient, for both passes
+      for (int64_t r0 = 0; r0 < S && !fixed; r0 += B) {  // pass 1: per-channel sums
         const int64_t rows = std::min(B, S - r0), o = r0 * C;
         value_terms<T, Gate>(x + o, gy + o, g2.data() + o, tl.a.data(), tl.b.data(), tl.w.data(),
                              tl.mean.data(), tl.rstd.data(), t, rows * C, t1.data(), t2.data(), t3.data());
@@ -383,6 +436,13 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
         for (int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
           pg[c] = T(af.k_g * GA[c]), px[c] = T(af.k_x), p0[c] = T(af.k_0);
         }
+      }
+      if (fixed) {
+        fixed_width([&]<int Cc>() {
+          rows_grad_x<T, Cc>(x, direct.data(), grad_gn.data(), pg.data(), px.data(), p0.data(), S,
+                             GX + n * S * C);
+        });
+        continue;
       }
       cpu::tile_rows(pg.data(), C, B, kg.data());
       cpu::tile_rows(px.data(), C, B, kx.data());
