@@ -144,19 +144,23 @@ TEST_CASE("whole models against PyTorch (float32 fast path)") {
     // float32 and float64 gradients differ by up to 2.5% (relative L2) there, with or without
     // SCConv, and ours against PyTorch float64 by up to 5.2%;
     // the float64 test above pins the semantics. A wrong formula errs by O(1).
-    // The CIFAR ResNets too: at these tiny inputs a pre-activation can sit within float32
-    // rounding of a ReLU's kink, and which side it lands on depends on summation order. With
-    // batch-norm statistics summed four rows at a time (instead of one) resnet20_B's gradients
-    // moved from ~3e-6 to up to 5.9e-2 (relative L2) from PyTorch float64, while perturbing its
-    // input by 1e-6 (four seeds) brings them back to 2e-6 - 3e-6. A wrong formula errs by O(1).
-    const double grad_tol = 1e-1;
+    // resnet20_B too: at this tiny input a pre-activation sits within float32 rounding of a
+    // ReLU's kink, and which side it lands on depends on summation order. With batch-norm
+    // statistics summed four rows at a time (instead of one) its gradients moved from ~3e-6 to
+    // up to 5.9e-2 (relative L2) from PyTorch float64, while perturbing its input by 1e-6 (four
+    // seeds) brings them back to 2e-6 - 3e-6. A wrong formula errs by O(1).
+    // The other CIFAR ResNets are well-conditioned here (measured: at most 3e-6 for resnet20_A,
+    // 7e-6 for resnet20_scconv, 6e-6 for resnet56_scconv) and are held to 1e-4.
+    const std::string name = c["name"];
+    const bool kinked = name == "resnet20_B" || name.rfind("resnet50", 0) == 0;
+    const double grad_tol = kinked ? 1e-1 : 1e-4;
     // ResNet-50 + SCConv at this size is chaotic: the SRU gate jumps (W1 from R to 1 at R = t),
     // and with 2x2 pixels in the last stage one flipped gate moves the logits. Measured: a 1e-6
     // input perturbation changes its logits by 9-11% on our fast path, our reference path and
     // alike, so float32 rounding of any implementation (oneDNN's NHWC convolutions sum in another
     // order) can flip gates. Its float64 check above pins the semantics to 1e-8; its float32
     // fast path is checked block by block below, where it is well-conditioned.
-    if (c["name"] == "resnet50_cifar_scconv") continue;
+    if (name == "resnet50_cifar_scconv") continue;
     run_model_case(c, DType::F32, 2e-3, grad_tol);
   }
 }
