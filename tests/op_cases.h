@@ -92,6 +92,13 @@ inline const std::vector<OpCase>& op_cases() {
        [](const V& x) { return conv2d(x[0], x[1], x[2], {1, 1}, {1, 1}, {1, 1}, 2); }},
       {"conv_dilation2", {{2, 2, 7, 7}, {3, 2, 3, 3}},
        [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {2, 2}, {2, 2}); }},
+      // 4 or 8 input channels: channels-last backward-data runs core/cpu/conv_narrow.cpp
+      {"conv_narrow_4to16_3x3", {{1, 4, 5, 6}, {16, 4, 3, 3}},
+       [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {1, 1}); }},
+      {"conv_narrow_8to32_3x3", {{1, 8, 6, 7}, {32, 8, 3, 3}},
+       [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {1, 1}); }},
+      {"conv_narrow_4to64_3x3_p0", {{1, 4, 5, 6}, {64, 4, 3, 3}},
+       [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {0, 0}); }},
       {"conv_1x1_s2", {{3, 5, 5, 5}, {7, 5, 1, 1}},
        [](const V& x) { return conv2d(x[0], x[1], Tensor(), {2, 2}); }},
       {"conv_batch1_odd", {{1, 3, 5, 7}, {2, 3, 3, 3}, {2}},

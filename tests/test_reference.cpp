@@ -80,6 +80,14 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
   compare_paths("conv 16->16 3x3 on (8,16,32,32)",
                 [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {1, 1}); },
                 {g.normal({8, 16, 32, 32}), g.normal({16, 16, 3, 3}, 0, 0.1)}, 1e-3, 1e-4);
+  compare_paths("conv 4->16 3x3 on channels-last (8,4,32,32) (our narrow backward-data)",
+                [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {1, 1}); },
+                {g.normal({8, 4, 32, 32}).contiguous(MemoryFormat::ChannelsLast),
+                 g.normal({16, 4, 3, 3}, 0, 0.1)}, 1e-3, 1e-4);
+  compare_paths("conv 8->32 3x3 pad 2 on channels-last (4,8,17,13) (narrow backward-data)",
+                [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {2, 2}); },
+                {g.normal({4, 8, 17, 13}).contiguous(MemoryFormat::ChannelsLast),
+                 g.normal({32, 8, 3, 3}, 0, 0.1)}, 1e-3, 1e-4);
   compare_paths("conv 16->32 3x3 s2 groups 2 bias",
                 [](const V& x) { return conv2d(x[0], x[1], x[2], {2, 2}, {1, 1}, {1, 1}, 2); },
                 {g.normal({4, 16, 16, 16}), g.normal({32, 8, 3, 3}, 0, 0.1), g.normal({32})},

@@ -74,7 +74,8 @@ void gradcheck(const std::string& name, F f, const std::vector<Tensor>& inputs,
     y0 = f(inputs);
   }
   Generator g(12345);
-  Tensor proj = g.normal(y0.shape(), 0, 1, DType::F64);
+  // in the output's layout, so that channels-last backward kernels see channels-last gradients
+  Tensor proj = g.normal(y0.shape(), 0, 1, DType::F64).contiguous(y0.suggest_memory_format());
   std::vector<Tensor> fb = forward_backward(f, inputs, proj);
   auto loss = [&](const std::vector<Tensor>& xs) {
     autograd::NoGradGuard ng;

@@ -5,6 +5,7 @@
 //   reduce.cpp       sum over dims
 //   dnnl.cpp         matmul and conv2d forward/backward through oneDNN (float32; float64 runs
 //                    the reference loops), primitives cached by shape
+//   conv_narrow.cpp  backward-data of channels-last convolutions with 4 or 8 input channels
 //   norm.cpp         batch norm and group norm, forward and backward
 //   pool.cpp         max and average pooling, forward and backward
 //   softmax.cpp      softmax, log-softmax, cross-entropy, dropout mask

@@ -1,6 +1,7 @@
 // core/cpu/dnnl.cpp: matmul and conv2d (forward, backward-data, backward-weights) through
 // oneDNN, the CPU counterpart of cuDNN. Float32 only: float64 tensors (gradient checks) run
-// the reference loops of core/reference/linalg.cpp.
+// the reference loops of core/reference/linalg.cpp. One exception: the backward-data pass of
+// channels-last convolutions with 4 or 8 input channels runs our kernel (conv_narrow.cpp).
 //
 // Activations come in one of our two layouts. Channels-last (NHWC) ones are handed to oneDNN as
 // they are: its NHWC convolutions (brgconv / jit:avx512_core) read and write our buffers with no
@@ -19,6 +20,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "core/cpu/conv_narrow.h"
 #include "core/cpu/cpu_backend.h"
 
 namespace scconv {
@@ -197,7 +199,8 @@ MemoryFormat act_format(bool nhwc) { return nhwc ? MemoryFormat::ChannelsLast : 
 
 Tensor CpuBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
                           const Conv2dParams& p) {
-  if (x_in.dtype() != DType::F32) return ReferenceBackend::conv2d(x_in, w_in, bias, p);
+  if (x_in.dtype() != DType::F32)  // in the input's layout, like the float32 path
+    return ReferenceBackend::conv2d(x_in, w_in, bias, p).contiguous(x_in.suggest_memory_format());
   ScratchScope scratch_scope;
   const bool nhwc = use_nhwc({&x_in});
   Tensor x = x_in.contiguous(act_format(nhwc)), w = w_in.contiguous(),
@@ -219,10 +222,13 @@ Tensor CpuBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& 
 
 Tensor CpuBackend::conv2d_backward_data(const Tensor& grad_y_in, const Tensor& w_in,
                                         const Shape& x_shape, const Conv2dParams& p) {
+  const bool nhwc = use_nhwc({&grad_y_in});
+  // 4 or 8 input channels, channels-last: our kernel (conv_narrow.cpp; float32 and float64)
+  if (nhwc && cpu::narrow_backward_data_applies(x_shape, w_in.shape(), p))
+    return cpu::narrow_conv_backward_data(grad_y_in, w_in, x_shape, p);
   if (grad_y_in.dtype() != DType::F32)
     return ReferenceBackend::conv2d_backward_data(grad_y_in, w_in, x_shape, p);
   ScratchScope scratch_scope;
-  const bool nhwc = use_nhwc({&grad_y_in});
   Tensor gy = grad_y_in.contiguous(act_format(nhwc)), w = w_in.contiguous();
   ConvEntry& e = conv_entry(x_shape, w.shape(), /*bias=*/false, nhwc, p);
   std::lock_guard<std::mutex> g(e.lock);
