@@ -32,6 +32,12 @@ struct Conv2dParams {
 };
 // Output spatial size of a convolution or pooling window.
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation);
+// The sizes of a convolution of x (N, C, H, W) with w (O, C / G, KH, KW): output (N, O, OH, OW),
+// G groups of Cg input and Og output channels.
+struct ConvDims {
+  int64_t N, C, H, W, O, KH, KW, OH, OW, G, Cg, Og;
+};
+ConvDims conv_dims(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p);
 
 // How a backend computes a float32 convolution (process-wide; the apps' `conv_algorithm`).
 //   Auto:     Winograd F(4x4, 3x3) for the shapes where it is clearly faster here (3x3, stride 1,

@@ -68,5 +68,12 @@ ConvAlgorithm parse_conv_algorithm(const std::string& name) {
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
   return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
 }
+ConvDims conv_dims(const Shape& x, const Shape& w, const Conv2dParams& p) {
+  ConvDims d{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0, p.groups, x[1] / p.groups,
+             w[0] / p.groups};
+  d.OH = conv_out_size(d.H, d.KH, p.stride[0], p.padding[0], p.dilation[0]);
+  d.OW = conv_out_size(d.W, d.KW, p.stride[1], p.padding[1], p.dilation[1]);
+  return d;
+}
 
 }  // namespace scconv

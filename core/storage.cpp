@@ -3,9 +3,9 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <mutex>
-#include <iterator>
 #include <new>
 
 #include <sys/mman.h>

@@ -6,9 +6,10 @@
 // 16-channel one (measured, 2 threads: 2.5 ms for (128, 4, 32, 32) <- (128, 16, 32, 32), 3x3,
 // about what 16 input channels cost). Here the vector runs along an image row instead (see
 // grad_x_image): 1.7 ms for that call, of which 0.5 lay out the gradient as planes; (128, 8, 16,
-// 16) <- (128, 32, 16, 16): 1.35 -> 1.05 ms. 1x1 convolutions stay with oneDNN (faster there). The plain loops are ReferenceBackend::conv2d_backward_data (core/reference/linalg.cpp);
-// tests compare the two (test_reference.cpp) and run float64 finite differences through this
-// path (test_gradcheck.cpp, cases conv_narrow_*).
+// 16) <- (128, 32, 16, 16): 1.35 -> 1.05 ms. 1x1 convolutions stay with oneDNN (faster there).
+// The plain loops are ReferenceBackend::conv2d_backward_data (core/reference/linalg.cpp); tests
+// compare the two (test_reference.cpp) and run float64 finite differences through this path
+// (test_gradcheck.cpp, cases conv_narrow_*).
 #include "core/cpu/conv_narrow.h"
 
 #include <algorithm>
@@ -20,10 +21,6 @@
 namespace scconv::cpu {
 
 namespace {
-
-struct Dims {
-  int64_t N, C, H, W, O, KH, KW, OH, OW;
-};
 
 // A vector of 64 bytes (16 float32 or 8 float64 lanes; one AVX-512 register, two AVX2 ones):
 // GCC/Clang vector extensions, because GCC's auto-vectoriser turns these loops into shuffles.
@@ -42,8 +39,9 @@ struct Vec {
 // multiply-adds by broadcast weights: no sums across lanes, and the zeros stand in for taps
 // outside the image. wt: the weight as (KH, CO, KW, CI), in the order the loops read it.
 template <class T, int CI, int CO>
-void grad_x_image(const T* __restrict gy, const T* __restrict wt, const Dims& d, int64_t pad_h,
-                  int64_t pad_w, int64_t Wp, T* __restrict planes, T* __restrict gx) {
+void grad_x_image(const T* __restrict gy, const T* __restrict wt, const ConvDims& d,
+                  int64_t pad_h, int64_t pad_w, int64_t Wp, T* __restrict planes,
+                  T* __restrict gx) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::kLanes;
   for (int64_t oh = 0; oh < d.OH; ++oh)
@@ -74,7 +72,7 @@ void grad_x_image(const T* __restrict gy, const T* __restrict wt, const Dims& d,
 }
 
 template <class T, int CI, int CO>
-void run(const T* gy, const T* w, const Dims& d, const Conv2dParams& p, T* gx) {
+void run(const T* gy, const T* w, const ConvDims& d, const Conv2dParams& p, T* gx) {
   std::vector<T> wt(d.KH * CO * d.KW * CI);  // (CO, CI, KH, KW) -> (KH, CO, KW, CI)
   for (int o = 0; o < CO; ++o)
     for (int c = 0; c < CI; ++c)
@@ -91,7 +89,7 @@ void run(const T* gy, const T* w, const Dims& d, const Conv2dParams& p, T* gx) {
 }
 
 template <class T>
-void dispatch(const T* gy, const T* w, const Dims& d, const Conv2dParams& p, T* gx) {
+void dispatch(const T* gy, const T* w, const ConvDims& d, const Conv2dParams& p, T* gx) {
   const int64_t ci = d.C, co = d.O;
   if (ci == 4 && co == 16) run<T, 4, 16>(gy, w, d, p, gx);
   else if (ci == 4 && co == 32) run<T, 4, 32>(gy, w, d, p, gx);
@@ -115,10 +113,7 @@ Tensor narrow_conv_backward_data(const Tensor& grad_y, const Tensor& w, const Sh
                                  const Conv2dParams& p) {
   SCCONV_CHECK(narrow_backward_data_applies(x_shape, w.shape(), p),
                "narrow_conv_backward_data: not a narrow convolution: weight " << w.str());
-  const Shape& ws = w.shape();
-  const Dims d{x_shape[0], x_shape[1], x_shape[2], x_shape[3], ws[0], ws[2], ws[3],
-               conv_out_size(x_shape[2], ws[2], p.stride[0], p.padding[0], p.dilation[0]),
-               conv_out_size(x_shape[3], ws[3], p.stride[1], p.padding[1], p.dilation[1])};
+  const ConvDims d = conv_dims(x_shape, w.shape(), p);
   SCCONV_CHECK(grad_y.shape() == Shape({d.N, d.O, d.OH, d.OW}),
                "narrow_conv_backward_data: grad_y " << grad_y.str() << " does not match input "
                                                    << shape_str(x_shape) << " and weight " << w.str());

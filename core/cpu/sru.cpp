@@ -239,6 +239,16 @@ void add_partners(const T* __restrict u, const T* __restrict v, int64_t C, int64
   }
 }
 
+// The channel counts with fixed-width kernels (the CIFAR ResNets' widths), and a call of
+// f.template operator()<C>() with C as a compile-time constant (one of them).
+bool has_fixed_width(int64_t C) { return C == 16 || C == 32 || C == 64; }
+template <class F>
+void with_fixed_width(int64_t C, F f) {
+  if (C == 16) f.template operator()<16>();
+  else if (C == 32) f.template operator()<32>();
+  else f.template operator()<64>();
+}
+
 // The whole output of one sample when C is a compile-time constant (16, 32, 64: the CIFAR
 // ResNets' widths): a row's values and its partner's sit in a few vector registers, and the
 // coefficients (the first row of each tile) stay in registers across rows.
@@ -308,11 +318,10 @@ void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const
       auto k = channel_coefs<T>(MEAN + n * G, RSTD + n * G, gamma, beta, w, 1, C, G);
       const Tiles<T> tl(k.data(), C, B);
       T* y = Y + n * S * C;
-      if (C == 16 || C == 32 || C == 64) {
-        auto run = [&]<int Cc>() { rows_output<T, Cc, Gate>(x, tl.a.data(), tl.b.data(), tl.w.data(), t, S, y); };
-        if (C == 16) run.template operator()<16>();
-        else if (C == 32) run.template operator()<32>();
-        else run.template operator()<64>();
+      if (has_fixed_width(C)) {
+        with_fixed_width(C, [&]<int Cc>() {
+          rows_output<T, Cc, Gate>(x, tl.a.data(), tl.b.data(), tl.w.data(), t, S, y);
+        });
         continue;
       }
       for (int64_t r0 = 0; r0 < S; r0 += B) {
@@ -399,17 +408,14 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
   const int64_t G = p.groups, Cg = C / G, B = cpu::block_rows(C);
   const T t = T(p.threshold);
   const double M = double(Cg * S);
+  const bool fixed = has_fixed_width(C);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-    const bool fixed = C == 16 || C == 32 || C == 64;
-    std::vector<T> acc(C), g2(fixed ? 0 : S * C), t1(B * C), t2(B * C), t3(B * C), kg(B * C),
-        kx(B * C), k0(B * C), direct(fixed ? S * C : 0), grad_gn(fixed ? S * C : 0);
+    // fixed width: each value's direct part and grad_Gn, kept from pass 1 for pass 2;
+    // otherwise: the partner gradients and per-block terms and tiled coefficients
+    const int64_t SC = fixed ? S * C : 0, BC = fixed ? 0 : B * C;
+    std::vector<T> direct(SC), grad_gn(SC), g2(fixed ? 0 : S * C), acc(C), t1(BC), t2(BC), t3(BC),
+        kg(BC), kx(BC), k0(BC);
     std::vector<T> pg(C), px(C), p0(C);
-    // the fixed-width path, C a compile-time constant
-    auto fixed_width = [&](auto f) {
-      if (C == 16) f.template operator()<16>();
-      else if (C == 32) f.template operator()<32>();
-      else f.template operator()<64>();
-    };
     for (int64_t n = lo; n < hi; ++n) {
       const T *x = X + n * S * C, *gy = GY + n * S * C;
       const Tiles<T> tl(&k[n * C], C, B);
@@ -417,19 +423,21 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
       std::fill(sg, sg + C, 0.0);
       std::fill(sgx, sgx + C, 0.0);
       std::fill(szg, szg + C, 0.0);
-      if (fixed)
-        fixed_width([&]<int Cc>() {
+      // pass 1: per-channel sums
+      if (fixed) {
+        with_fixed_width(C, [&]<int Cc>() {
           rows_terms<T, Cc, Gate>(x, gy, tl, t, S, B, direct.data(), grad_gn.data(), sg, sgx, szg);
         });
-      else
+      } else {
         swap_halves(gy, C, S, g2.data());  // each value's partner gradient, for both passes
-      for (int64_t r0 = 0; r0 < S && !fixed; r0 += B) {  // pass 1: per-channel sums
-        const int64_t rows = std::min(B, S - r0), o = r0 * C;
-        value_terms<T, Gate>(x + o, gy + o, g2.data() + o, tl.a.data(), tl.b.data(), tl.w.data(),
-                             tl.mean.data(), tl.rstd.data(), t, rows * C, t1.data(), t2.data(), t3.data());
-        cpu::add_columns<T>(t1.data(), nullptr, C, rows, acc.data(), sg);
-        cpu::add_columns<T>(t2.data(), nullptr, C, rows, acc.data(), sgx);
-        cpu::add_columns<T>(t3.data(), nullptr, C, rows, acc.data(), szg);
+        for (int64_t r0 = 0; r0 < S; r0 += B) {
+          const int64_t rows = std::min(B, S - r0), o = r0 * C;
+          value_terms<T, Gate>(x + o, gy + o, g2.data() + o, tl.a.data(), tl.b.data(), tl.w.data(),
+                               tl.mean.data(), tl.rstd.data(), t, rows * C, t1.data(), t2.data(), t3.data());
+          cpu::add_columns<T>(t1.data(), nullptr, C, rows, acc.data(), sg);
+          cpu::add_columns<T>(t2.data(), nullptr, C, rows, acc.data(), sgx);
+          cpu::add_columns<T>(t3.data(), nullptr, C, rows, acc.data(), szg);
+        }
       }
       for (int64_t g = 0; g < G; ++g) {  // the group norm's backward, affine per group
         const math::AffineGrad af = group_grad_affine(sg, sgx, GA, k[n * C + g * Cg], g, Cg, M, p);
@@ -437,8 +445,9 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
           pg[c] = T(af.k_g * GA[c]), px[c] = T(af.k_x), p0[c] = T(af.k_0);
         }
       }
+      // pass 2: grad_x
       if (fixed) {
-        fixed_width([&]<int Cc>() {
+        with_fixed_width(C, [&]<int Cc>() {
           rows_grad_x<T, Cc>(x, direct.data(), grad_gn.data(), pg.data(), px.data(), p0.data(), S,
                              GX + n * S * C);
         });
@@ -447,7 +456,7 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
       cpu::tile_rows(pg.data(), C, B, kg.data());
       cpu::tile_rows(px.data(), C, B, kx.data());
       cpu::tile_rows(p0.data(), C, B, k0.data());
-      for (int64_t r0 = 0; r0 < S; r0 += B) {  // pass 2: grad_x
+      for (int64_t r0 = 0; r0 < S; r0 += B) {
         const int64_t L = std::min(B, S - r0) * C, o = r0 * C;
         value_grad_x<T, Gate>(x + o, gy + o, g2.data() + o, tl.a.data(), tl.b.data(), tl.w.data(),
                               kg.data(), kx.data(), k0.data(), t, L, GX + n * S * C + o);

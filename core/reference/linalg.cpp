@@ -34,16 +34,6 @@ Tensor ReferenceBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, 
 }
 
 namespace {
-struct ConvDims {
-  int64_t N, C, H, W, O, KH, KW, OH, OW, G, Cg, Og;
-};
-ConvDims conv_dims(const Shape& x, const Shape& w, const Conv2dParams& p) {
-  ConvDims d{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0, p.groups, x[1] / p.groups,
-             w[0] / p.groups};
-  d.OH = conv_out_size(d.H, d.KH, p.stride[0], p.padding[0], p.dilation[0]);
-  d.OW = conv_out_size(d.W, d.KW, p.stride[1], p.padding[1], p.dilation[1]);
-  return d;
-}
 // Output columns ow whose input column iw = ow*s - p + kw*d lies inside [0, W): [lo, hi).
 void valid_cols(int64_t kw, const ConvDims& d, const Conv2dParams& p, int64_t& lo, int64_t& hi) {
   const int64_t s = p.stride[1], off = kw * p.dilation[1] - p.padding[1];
