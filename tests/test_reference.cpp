@@ -123,6 +123,18 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
   compare_paths("fused CRU fuse (4,32,16,16), branch softmax",
                 [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); },
                 {g.normal({4, 32, 16, 16}), g.normal({4, 24, 16, 16}), g.normal({4, 8, 16, 16})});
+  // channel windows of channels-last tensors (the CRU's squeezed halves): rows of 3, 4, 8 and 16
+  // floats and of 4 doubles, copied out forward and into a zero tensor backward
+  for (auto [c, lo, hi, dt] : std::vector<std::tuple<int64_t, int64_t, int64_t, DType>>{
+           {8, 0, 4, DType::F32}, {8, 4, 8, DType::F32}, {24, 5, 8, DType::F32},
+           {32, 8, 16, DType::F32}, {48, 16, 32, DType::F32}, {12, 4, 8, DType::F64}}) {
+    compare_paths("channels " + std::to_string(lo) + ".." + std::to_string(hi) + " of channels-last (3," +
+                      std::to_string(c) + ",17,9) " + dtype_name(dt),
+                  [lo = lo, hi = hi](const V& x) {
+                    return contiguous(slice(x[0], 1, lo, hi), MemoryFormat::ChannelsLast);
+                  },
+                  {g.normal({3, c, 17, 9}, 0, 1, dt).contiguous(MemoryFormat::ChannelsLast)}, 0, 0);
+  }
   compare_paths("broadcast mul + sigmoid (8,32,16,16)",
                 [](const V& x) { return sigmoid(mul(x[0], x[1])); },
                 {g.normal({8, 32, 16, 16}), g.normal({1, 32, 1, 1})});

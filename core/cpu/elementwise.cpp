@@ -1,6 +1,7 @@
 // core/cpu/elementwise.cpp: fast copy/fill/axpy/scale and unary/binary element-wise kernels.
 // Each walks 1-D runs from StridedLoop; the per-element math comes from core/math/.
 // Reference versions: core/reference/elementwise.cpp.
+#include <algorithm>
 #include <cstring>
 
 #include "core/cpu/cpu_backend.h"
@@ -13,6 +14,26 @@ using cpu::StridedLoop;
 
 // ---- memory ----------------------------------------------------------------------------------
 
+namespace {
+// rows x row_bytes from src to dst, rows starting every dst_step / src_step bytes. The common
+// row sizes (4, 8, 16 floats) get a fixed-size copy the compiler turns into a few vector moves.
+template <int64_t Bytes>
+void copy_fixed_rows(char* d, const char* s, int64_t b, int64_t e, int64_t ds, int64_t ss) {
+  for (int64_t r = b; r < e; ++r) std::memcpy(d + r * ds, s + r * ss, Bytes);
+}
+void copy_rows(char* d, const char* s, int64_t rows, int64_t row_bytes, int64_t ds, int64_t ss) {
+  parallel_for(rows, std::max<int64_t>(1, (1 << 16) / row_bytes), [&](int64_t b, int64_t e) {
+    switch (row_bytes) {
+      case 16: return copy_fixed_rows<16>(d, s, b, e, ds, ss);
+      case 32: return copy_fixed_rows<32>(d, s, b, e, ds, ss);
+      case 64: return copy_fixed_rows<64>(d, s, b, e, ds, ss);
+      default:
+        for (int64_t r = b; r < e; ++r) std::memcpy(d + r * ds, s + r * ss, size_t(row_bytes));
+    }
+  });
+}
+}  // namespace
+
 void CpuBackend::copy(Tensor& dst, const Tensor& src) {
   if (dst.is_contiguous() && src.is_contiguous() && dst.shape() == src.shape() &&
       dst.dtype() == src.dtype()) {
@@ -24,6 +45,17 @@ void CpuBackend::copy(Tensor& dst, const Tensor& src) {
   }
   StridedLoop<2> loop(dst.shape(), {dst.strides(), broadcast_strides(src.shape(), src.strides(),
                                                                      dst.shape())});
+  // A channel window of a channels-last tensor (or a dense copy of one): rows of a few
+  // contiguous elements at two fixed row strides. One run per row would cost more in loop
+  // overhead than the bytes it moves, so copy the rows in a plain loop.
+  if (dst.dtype() == src.dtype() && loop.shape.size() == 2 && loop.strides[0][1] == 1 &&
+      loop.strides[1][1] == 1 && loop.shape[1] <= 64) {
+    copy_rows(static_cast<char*>(dst.raw_data()), static_cast<const char*>(src.raw_data()),
+              loop.shape[0], loop.shape[1] * int64_t(dtype_size(dst.dtype())),
+              loop.strides[0][0] * int64_t(dtype_size(dst.dtype())),
+              loop.strides[1][0] * int64_t(dtype_size(dst.dtype())));
+    return;
+  }
   SCCONV_DISPATCH_ALL(dst.dtype(), "copy", [&] {
     using dst_t = scalar_t;
     dst_t* D = static_cast<dst_t*>(dst.raw_data());
