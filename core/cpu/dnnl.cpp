@@ -133,9 +133,8 @@ ConvEntry& conv_entry(const Shape& xs, const Shape& ws, bool bias, bool nhwc, co
   if (slot) return *slot;
   auto e = std::make_unique<ConvEntry>();
   e->nhwc = nhwc;
-  const int64_t G = p.groups, O = ws[0];
-  const int64_t OH = conv_out_size(xs[2], ws[2], p.stride[0], p.padding[0], p.dilation[0]);
-  const int64_t OW = conv_out_size(xs[3], ws[3], p.stride[1], p.padding[1], p.dilation[1]);
+  const ConvDims d = conv_dims(xs, ws, p);
+  const int64_t G = d.G, O = d.O, OH = d.OH, OW = d.OW;
   const tag act = nhwc ? tag::nhwc : tag::nchw;
   e->x_md = memory::desc({xs[0], xs[1], xs[2], xs[3]}, dt::f32, act);
   e->y_md = memory::desc({xs[0], O, OH, OW}, dt::f32, act);

@@ -288,7 +288,8 @@ void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const
   const int64_t G = p.groups, Cg = C / G, B = cpu::block_rows(C);
   const T t = T(p.threshold);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-    std::vector<T> acc(C), u(B * C), v(B * C), mc(C);
+    const int64_t BC = has_fixed_width(C) ? 0 : B * C;  // u, v: the general path's blocks
+    std::vector<T> acc(C), u(BC), v(BC), mc(C);
     std::vector<double> csum(C), csq(C);
     for (int64_t n = lo; n < hi; ++n) {
       const T* x = X + n * S * C;
