@@ -143,6 +143,7 @@ json bench_one(const json& model_json, const std::string& label, int64_t batch, 
               {"eval_flops_per_second", eval_flops},
               {"eval_peak_fraction", eval_flops / peak.flops_per_second},
               {"conv_algorithm", conv_algorithm_name(conv_algorithm())},
+              {"transparent_huge_pages", transparent_huge_pages_on()},
               {"train_time_by_family", families}, {"eval_time_by_family", eval_families}};
 }
 
@@ -158,6 +159,9 @@ void print_one(const json& r) {
               r["eval_images_per_second"].get<double>(), r["eval_batch_ms"].get<double>(),
               100 * r["eval_peak_fraction"].get<double>());
   std::printf("  peak resident memory: %.0f MiB\n", r["peak_rss_bytes"].get<double>() / (1 << 20));
+  if (!r["transparent_huge_pages"].get<bool>())
+    std::printf("  note: transparent huge pages are off (/sys/kernel/mm/transparent_hugepage/enabled):\n"
+                "        big tensors are faulted in 4 KiB pages, which costs speed (docs/performance.md)\n");
   for (const char* phase : {"train", "eval"}) {
     std::printf("  %s by op family:\n",
                 phase == std::string("train") ? "a training step" : "an inference batch");

@@ -3,10 +3,12 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
 #include <new>
+#include <string>
 
 #include <sys/mman.h>
 
@@ -158,6 +160,13 @@ Storage::~Storage() {
   if (device_ != Device::CPU) return;
   cache_free(data_, capacity_);
   g_in_use.fetch_sub(bytes_);
+}
+
+bool transparent_huge_pages_on() {
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(f, modes);
+  return modes.find("[never]") == std::string::npos;
 }
 
 size_t cpu_bytes_in_use() { return g_in_use.load(); }

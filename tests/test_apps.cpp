@@ -137,6 +137,7 @@ TEST_CASE("bench measures throughput, memory and the time of each op family") {
   CHECK(families.count("optimizer"));
   CHECK(r["eval_time_by_family"].size() >= 2);
   CHECK(r["conv_algorithm"] == "auto");
+  CHECK(r["transparent_huge_pages"].is_boolean());
   // the table runs each row in a child process of the real binary
   FILE* f = popen((std::string(SCCONV_BINARY) + " bench --models resnet20 --threads 1 --batch 2 --seconds 0 --json").c_str(), "r");
   REQUIRE(f);
