@@ -3,6 +3,9 @@
 // goes by op family, and the achieved FLOP/s as a share of this CPU's measured float32 peak.
 //   scconv bench --model resnet20-scconv [--batch 128] [--threads 2] [--seconds 5] [--json]
 //   scconv bench                       the whole table: six models at 1 and 2 threads
+//   scconv bench --model resnet20-scconv --versus resnet20
+//                                      the two models' steps interleaved in one process: their
+//                                      speed ratio, robust to a machine whose speed drifts
 // A training step is what `scconv train` runs: forward, cross-entropy, backward, SGD (momentum
 // 0.9, weight decay 5e-4). Each table row runs in its own process, so that its peak memory is
 // its own. tools/bench_vs_torch.py runs the same steps in PyTorch and prints ratios; the
@@ -80,58 +83,73 @@ int64_t peak_rss_bytes() {
   return int64_t(u.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
+// A model with its optimizer and a synthetic batch: what a training step and an inference
+// batch run.
+struct Workload {
+  std::shared_ptr<Module> model;
+  std::unique_ptr<SGD> sgd;
+  Tensor x, y;
+  int64_t image_size = 32, macs = 0;  // macs: per image, of one forward pass
+
+  Workload(const json& model_json, const std::string& label, int64_t batch) {
+    ModelConfig cfg = parse_model_config(model_json, label);
+    image_size = cfg.imagenet_stem ? 224 : 32;
+    Generator g(0);
+    model = build_model(cfg, g);
+    {
+      SummaryRecorder rec;
+      autograd::NoGradGuard ng;
+      model->eval();
+      (*model)(Tensor::zeros({1, 3, image_size, image_size}));
+      for (auto& r : rec.rows) macs += r.macs;
+    }
+    sgd = std::make_unique<SGD>(model->named_parameters(), SGDOptions{});  // lr 0.05, momentum 0.9, wd 5e-4
+    x = Generator(1).normal({batch, 3, image_size, image_size});
+    std::vector<int64_t> labels(batch);
+    for (int64_t i = 0; i < batch; ++i) labels[i] = i % cfg.num_classes;
+    y = Tensor::from_vector(labels, {batch});
+  }
+  // What `scconv train` runs per batch (call with the model in train mode).
+  void train_step() {
+    Tensor loss = cross_entropy((*model)(x), y);
+    sgd->zero_grad();
+    autograd::backward(loss);
+    sgd->step(0.05);
+  }
+  // Eval mode, no autograd.
+  void eval_step() {
+    autograd::NoGradGuard ng;
+    (*model)(x);
+  }
+};
+
 // One model at one thread count.
 json bench_one(const json& model_json, const std::string& label, int64_t batch, int threads,
                double seconds) {
   set_num_threads(threads);
-  ModelConfig cfg = parse_model_config(model_json, label);
-  const int64_t hw = cfg.imagenet_stem ? 224 : 32;
-  Generator g(0);
-  auto model = build_model(cfg, g);
-  int64_t macs = 0;  // per image, of one forward pass
-  {
-    SummaryRecorder rec;
-    autograd::NoGradGuard ng;
-    model->eval();
-    (*model)(Tensor::zeros({1, 3, hw, hw}));
-    for (auto& r : rec.rows) macs += r.macs;
-  }
-  SGD sgd(model->named_parameters(), SGDOptions{});  // lr 0.05, momentum 0.9, weight decay 5e-4
-  Tensor x = Generator(1).normal({batch, 3, hw, hw});
-  std::vector<int64_t> labels(batch);
-  for (int64_t i = 0; i < batch; ++i) labels[i] = i % cfg.num_classes;
-  Tensor y = Tensor::from_vector(labels, {batch});
+  Workload w(model_json, label, batch);
+  const int64_t hw = w.image_size, macs = w.macs;
 
   // ---- training steps ----
-  model->train();
-  auto train_step = [&] {
-    Tensor loss = cross_entropy((*model)(x), y);
-    sgd.zero_grad();
-    autograd::backward(loss);
-    sgd.step(0.05);
-  };
+  w.model->train();
+  auto train_step = [&] { w.train_step(); };
   int64_t train_steps = 0;
   const double step_s = time_steps(train_step, 2, 3, seconds, &train_steps);
   const json families = time_by_family(train_step);  // a few more steps, profiled
 
   // ---- inference ----
-  model->eval();
+  w.model->eval();
+  auto eval_step = [&] { w.eval_step(); };
   int64_t eval_steps = 0;
-  double eval_s;
-  json eval_families;
-  {
-    autograd::NoGradGuard ng;
-    auto eval_step = [&] { (*model)(x); };
-    eval_s = time_steps(eval_step, 2, 3, seconds, &eval_steps);
-    eval_families = time_by_family(eval_step);
-  }
+  const double eval_s = time_steps(eval_step, 2, 3, seconds, &eval_steps);
+  const json eval_families = time_by_family(eval_step);
   const PeakFlops peak = measure_peak_flops(threads);
   // FLOPs: forward 2 per MAC; a training step also runs the backward of every conv and linear
   // layer for its input and its weights: 6 per MAC (the usual convention).
   const double train_flops = 6.0 * double(macs) * double(batch) / step_s;
   const double eval_flops = 2.0 * double(macs) * double(batch) / eval_s;
   return json{{"model", label}, {"batch", batch}, {"threads", threads}, {"image_size", hw},
-              {"macs_per_image", macs}, {"params", model->num_parameters()},
+              {"macs_per_image", macs}, {"params", w.model->num_parameters()},
               {"train_images_per_second", double(batch) / step_s},
               {"train_step_ms", 1e3 * step_s}, {"train_steps_timed", train_steps},
               {"eval_images_per_second", double(batch) / eval_s},
@@ -168,6 +186,87 @@ void print_one(const json& r) {
     for (auto& f : r[std::string(phase) + "_time_by_family"])
       std::printf("    %-42s %8.2f ms %5.1f%%\n", f["family"].get<std::string>().c_str(),
                   f["ms_per_step"].get<double>(), 100 * f["share"].get<double>());
+  }
+}
+
+// ---- two models, steps interleaved -------------------------------------------------------------
+// A step of A, then one of B, and again, in `kRounds` rounds: both see the same machine at the
+// same moments, so a drift in its speed (here +-10% between runs minutes apart) cancels in
+// each round's ratio of median step times.
+constexpr int kRounds = 6;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Per round: {median seconds of a's steps, of b's}, over `seconds` in all (>= 3 steps each a round).
+template <class A, class B>
+std::vector<std::pair<double, double>> interleaved_rounds(A a, B b, double seconds) {
+  for (int i = 0; i < 2; ++i) a(), b();  // warm-up: caches, oneDNN's primitives
+  std::vector<std::pair<double, double>> rounds;
+  for (int r = 0; r < kRounds; ++r) {
+    std::vector<double> ta, tb;
+    const auto t0 = Clock::now();
+    while (ta.size() < 3 || since(t0) < seconds / kRounds) {
+      auto t = Clock::now();
+      a();
+      ta.push_back(since(t));
+      t = Clock::now();
+      b();
+      tb.push_back(since(t));
+    }
+    rounds.push_back({median(ta), median(tb)});
+  }
+  return rounds;
+}
+
+// One phase's result: each round's median ms of both models and b / a (a's speed relative to b).
+json versus_phase(const std::vector<std::pair<double, double>>& rounds) {
+  json ms_a = json::array(), ms_b = json::array();
+  std::vector<double> ratios;
+  for (auto [a, b] : rounds) {
+    ms_a.push_back(1e3 * a);
+    ms_b.push_back(1e3 * b);
+    ratios.push_back(b / a);
+  }
+  return json{{"ms", ms_a}, {"versus_ms", ms_b}, {"speed_ratio", median(ratios)},
+              {"speed_ratio_min", *std::min_element(ratios.begin(), ratios.end())},
+              {"speed_ratio_max", *std::max_element(ratios.begin(), ratios.end())}};
+}
+
+json bench_versus(const json& a_json, const std::string& a_label, const std::string& b_label,
+                  int64_t batch, int threads, double seconds) {
+  set_num_threads(threads);
+  json b_json;
+  try {
+    b_json = load_model_preset(b_label);
+  } catch (const Error& e) {
+    SCCONV_FAIL("option --versus: " << e.what());
+  }
+  Workload a(a_json, a_label, batch), b(b_json, b_label, batch);
+  a.model->train();
+  b.model->train();
+  const json train = versus_phase(interleaved_rounds([&] { a.train_step(); }, [&] { b.train_step(); }, seconds));
+  a.model->eval();
+  b.model->eval();
+  const json eval = versus_phase(interleaved_rounds([&] { a.eval_step(); }, [&] { b.eval_step(); }, seconds));
+  return json{{"model", a_label}, {"versus", b_label}, {"batch", batch}, {"threads", threads},
+              {"rounds", kRounds}, {"train", train}, {"eval", eval}};
+}
+
+void print_versus(const json& r) {
+  std::printf("%s versus %s, batch %lld, %d thread(s), steps interleaved in one process, %d rounds\n",
+              r["model"].get<std::string>().c_str(), r["versus"].get<std::string>().c_str(),
+              (long long)r["batch"], r["threads"].get<int>(), r["rounds"].get<int>());
+  for (const char* phase : {"train", "eval"}) {
+    const json& p = r[phase];
+    std::printf("  %-5s %7.1f vs %7.1f ms per %s: %s runs at %.3fx the speed of %s (rounds %.3f-%.3f)\n",
+                phase, median(p["ms"].get<std::vector<double>>()),
+                median(p["versus_ms"].get<std::vector<double>>()),
+                phase == std::string("train") ? "step" : "batch", r["model"].get<std::string>().c_str(),
+                p["speed_ratio"].get<double>(), r["versus"].get<std::string>().c_str(),
+                p["speed_ratio_min"].get<double>(), p["speed_ratio_max"].get<double>());
   }
 }
 
@@ -233,6 +332,7 @@ int cmd_bench(const Args& args) {
   p.option("--seconds", "minimum seconds timed per phase (default 5)");
   p.option("--models", "the table's models, comma-separated presets (default: the six of issue 5)");
   p.option("--conv-algorithm", "auto (default), direct or winograd: see docs/performance.md");
+  p.option("--versus", "a second model preset: steps of both interleaved, their speed ratio");
   p.option("--json", "print JSON (one object per model)", false);
   if (!p.parse(args)) return 0;
   const std::string algo = p.get("--conv-algorithm", "auto");
@@ -250,6 +350,8 @@ int cmd_bench(const Args& args) {
     }
     SCCONV_CHECK(seconds >= 0, "option --seconds: expected a non-negative number, got '" << p.get("--seconds") << "'");
   }
+  SCCONV_CHECK(!p.has("--versus") || p.has("--model") || p.has("--model-config"),
+               "option --versus: compares with the model of --model or --model-config; give one");
   if (!p.has("--model") && !p.has("--model-config")) {
     std::vector<std::string> models = p.has("--models") ? split_list(p.get("--models"))
                                                         : std::vector<std::string>(std::begin(kTableModels), std::end(kTableModels));
@@ -257,8 +359,12 @@ int cmd_bench(const Args& args) {
     return bench_table(models, tc, batch, seconds, algo, p.has("--json"));
   }
   const std::string label = p.get("--model", p.get("--model-config"));
-  json r = bench_one(model_json_from(p), label, batch, threads ? int(threads) : std::max(1, int(std::thread::hardware_concurrency())), seconds);
+  const int nthreads = threads ? int(threads) : std::max(1, int(std::thread::hardware_concurrency()));
+  const json model_json = model_json_from(p);
+  json r = p.has("--versus") ? bench_versus(model_json, label, p.get("--versus"), batch, nthreads, seconds)
+                             : bench_one(model_json, label, batch, nthreads, seconds);
   if (p.has("--json")) std::cout << r.dump() << "\n";
+  else if (p.has("--versus")) print_versus(r);
   else print_one(r);
   return 0;
 }

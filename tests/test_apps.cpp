@@ -2,6 +2,7 @@
 // spec's parameter and MAC table; forward writes logits, loss, gradients and buffers that
 // match a direct computation; bad arguments are errors naming the option.
 // Run: ./build/tests/test_apps
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -152,7 +153,38 @@ TEST_CASE("bench measures throughput, memory and the time of each op family") {
   CHECK(table[0]["train_images_per_second"].get<double>() > 0);
 }
 
+TEST_CASE("bench --versus interleaves two models' steps and reports their speed ratio") {
+  nlohmann::json r = nlohmann::json::parse(capture(
+      apps::cmd_bench, {"--model", "resnet20-scconv", "--versus", "resnet20", "--batch", "2", "--threads", "1",
+                        "--seconds", "0", "--json"}));
+  CHECK(r["model"] == "resnet20-scconv");
+  CHECK(r["versus"] == "resnet20");
+  for (const char* phase : {"train", "eval"}) {
+    const nlohmann::json& p = r[phase];
+    REQUIRE(p["ms"].size() == r["rounds"].get<size_t>());
+    REQUIRE(p["versus_ms"].size() == p["ms"].size());
+    std::vector<double> ratios;
+    for (size_t i = 0; i < p["ms"].size(); ++i)
+      ratios.push_back(p["versus_ms"][i].get<double>() / p["ms"][i].get<double>());
+    std::sort(ratios.begin(), ratios.end());
+    CHECK(p["speed_ratio"].get<double>() == doctest::Approx(ratios[ratios.size() / 2]));  // versus / model
+    CHECK(p["speed_ratio_min"].get<double>() == doctest::Approx(ratios.front()));
+    CHECK(p["speed_ratio_max"].get<double>() == doctest::Approx(ratios.back()));
+  }
+  // the text report (printf, so from the real binary)
+  FILE* f = popen((std::string(SCCONV_BINARY) + " bench --model resnet20 --versus resnet20 --threads 1 --batch 1 --seconds 0").c_str(), "r");
+  REQUIRE(f);
+  std::string text;
+  char buf[4096];
+  for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, k);
+  CHECK(pclose(f) == 0);
+  CHECK(text.find("train") != std::string::npos);
+  CHECK(text.find("resnet20 runs at") != std::string::npos);
+}
+
 TEST_CASE("command errors name the option, file or key") {
+  CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--versus", "resnet20"}), Contains("option --versus: compares with the model of --model"), Error);
+  CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--versus", "nope", "--batch", "1"}), Contains("option --versus: --model: no preset 'nope'"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--batch", "0"}), Contains("option --batch: must be at least 1"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--seconds", "soon"}), Contains("option --seconds: expected a non-negative number"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--conv-algorithm", "fast"}), Contains("conv_algorithm: unknown algorithm 'fast'"), Error);
