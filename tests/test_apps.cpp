@@ -33,6 +33,16 @@ std::string capture(int (*cmd)(const apps::Args&), const apps::Args& args, int* 
   if (rc) *rc = r;
   return out.str();
 }
+// Runs the real `scconv` binary with `args`; its stdout (checks that it exits with 0).
+std::string run_binary(const std::string& args) {
+  FILE* f = popen((std::string(SCCONV_BINARY) + " " + args).c_str(), "r");
+  REQUIRE(f);
+  std::string out;
+  char buf[4096];
+  for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, k);
+  CHECK(pclose(f) == 0);
+  return out;
+}
 nlohmann::json summary(const std::string& preset, const std::vector<std::string>& extra = {}) {
   apps::Args a{"--model", preset, "--json"};
   a.insert(a.end(), extra.begin(), extra.end());
@@ -140,12 +150,7 @@ TEST_CASE("bench measures throughput, memory and the time of each op family") {
   CHECK(r["conv_algorithm"] == "auto");
   CHECK(r["transparent_huge_pages"].is_boolean());
   // the table runs each row in a child process of the real binary
-  FILE* f = popen((std::string(SCCONV_BINARY) + " bench --models resnet20 --threads 1 --batch 2 --seconds 0 --json").c_str(), "r");
-  REQUIRE(f);
-  std::string out;
-  char buf[4096];
-  for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, k);
-  CHECK(pclose(f) == 0);
+  std::string out = run_binary("bench --models resnet20 --threads 1 --batch 2 --seconds 0 --json");
   nlohmann::json table = nlohmann::json::parse(out);
   REQUIRE(table.size() == 1);
   CHECK(table[0]["model"] == "resnet20");
@@ -172,12 +177,7 @@ TEST_CASE("bench --versus interleaves two models' steps and reports their speed 
     CHECK(p["speed_ratio_max"].get<double>() == doctest::Approx(ratios.back()));
   }
   // the text report (printf, so from the real binary)
-  FILE* f = popen((std::string(SCCONV_BINARY) + " bench --model resnet20 --versus resnet20 --threads 1 --batch 1 --seconds 0").c_str(), "r");
-  REQUIRE(f);
-  std::string text;
-  char buf[4096];
-  for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, k);
-  CHECK(pclose(f) == 0);
+  std::string text = run_binary("bench --model resnet20 --versus resnet20 --threads 1 --batch 1 --seconds 0");
   CHECK(text.find("train") != std::string::npos);
   CHECK(text.find("resnet20 runs at") != std::string::npos);
 }
