@@ -88,6 +88,14 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
                 [](const V& x) { return conv2d(x[0], x[1], Tensor(), {1, 1}, {2, 2}); },
                 {g.normal({4, 8, 17, 13}).contiguous(MemoryFormat::ChannelsLast),
                  g.normal({32, 8, 3, 3}, 0, 0.1)}, 1e-3, 1e-4);
+  compare_paths("conv 4->32 3x3 s2 on channels-last (8,4,32,32) (narrow backward-data, stride 2)",
+                [](const V& x) { return conv2d(x[0], x[1], Tensor(), {2, 2}, {1, 1}); },
+                {g.normal({8, 4, 32, 32}).contiguous(MemoryFormat::ChannelsLast),
+                 g.normal({32, 4, 3, 3}, 0, 0.1)}, 1e-3, 1e-4);
+  compare_paths("conv 8->64 3x3 s2 on channels-last (4,8,15,16) (narrow backward-data, stride 2)",
+                [](const V& x) { return conv2d(x[0], x[1], Tensor(), {2, 2}, {1, 1}); },
+                {g.normal({4, 8, 15, 16}).contiguous(MemoryFormat::ChannelsLast),
+                 g.normal({64, 8, 3, 3}, 0, 0.1)}, 1e-3, 1e-4);
   compare_paths("conv 16->32 3x3 s2 groups 2 bias",
                 [](const V& x) { return conv2d(x[0], x[1], x[2], {2, 2}, {1, 1}, {1, 1}, 2); },
                 {g.normal({4, 16, 16, 16}), g.normal({32, 8, 3, 3}, 0, 0.1), g.normal({32})},

@@ -6,8 +6,8 @@
 
 namespace scconv::cpu {
 
-// Not grouped, stride 1, no dilation, a kernel larger than 1x1; 4 input channels and 16, 32 or
-// 64 output channels, or 8 and 16 or 32. Any padding.
+// Not grouped, stride 1 or 2 (the same along both axes), no dilation, a kernel larger than
+// 1x1; 4 or 8 input channels and 16, 32 or 64 output channels. Any padding.
 bool narrow_backward_data_applies(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p);
 
 // grad_x (x_shape, channels-last) of conv2d(x, w) from grad_y (N, O, OH, OW), float32 or float64.
