@@ -332,7 +332,7 @@ int cmd_bench(const Args& args) {
   p.option("--seconds", "minimum seconds timed per phase (default 5)");
   p.option("--models", "the table's models, comma-separated presets (default: the six of issue 5)");
   p.option("--conv-algorithm", "auto (default), direct or winograd: see docs/performance.md");
-  p.option("--versus", "a second model preset: steps of both interleaved, their speed ratio");
+  p.option("--versus", "a second model preset (--set applies to the first only): steps of both interleaved, their speed ratio");
   p.option("--json", "print JSON (one object per model)", false);
   if (!p.parse(args)) return 0;
   const std::string algo = p.get("--conv-algorithm", "auto");
