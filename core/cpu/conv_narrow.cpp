@@ -110,7 +110,8 @@ void grad_x_image(const T* __restrict gy, const typename Vec<T>::type* __restric
       V acc[CI] = {};
       if (three_by_three) {
         const T* g[9];
-        const bool interior = ih + pad_h - 2 >= 0 && ih + pad_h < d.OH && iw + pad_w - 2 >= 0 && iw + pad_w < d.OW;
+        const bool interior = ih + pad_h - 2 >= 0 && ih + pad_h < d.OH &&  // all nine taps inside
+                              iw + pad_w - 2 >= 0 && iw + pad_w < d.OW;
         for (int kh = 0; kh < 3; ++kh)
           for (int kw = 0; kw < 3; ++kw) {
             const int64_t oh = ih + pad_h - kh, ow = iw + pad_w - kw;
