@@ -3,6 +3,7 @@
 // node whose backward sits right beside the forward in autograd/ops_*.cpp:
 //   ops_elementwise.cpp  add sub mul div neg relu sigmoid exp log sqrt pow clamp where compare
 //   ops_reduce.cpp       sum mean global_avg_pool2d max_pool2d avg_pool2d cru_fuse
+//                        cru_fuse_lower
 //   ops_linalg.cpp       matmul linear conv2d
 //   ops_norm.cpp         batch_norm batch_norm_relu group_norm group_norm_seed sru
 //   ops_shape.cpp        reshape flatten slice split cat subsample2d pad_channels contiguous
@@ -68,6 +69,8 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
 // weights from a softmax of their global average pools (kind 0, branch_softmax: over each
 // channel's pair; 1, channel_softmax: over all 2C of a sample), y = b0 y1 + b1 y2 -> (N,C,H,W).
 Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind);
+// The same with y2 = conv1x1(low, w) folded in and never stored: low (N,Q,H,W), w (C,Q,1,1).
+Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind);
 
 // ---- linear algebra and convolution --------------------------------------------------------------
 Tensor matmul(const Tensor& a, const Tensor& b);  // (M,K) x (K,N) -> (M,N)

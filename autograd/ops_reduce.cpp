@@ -99,6 +99,34 @@ Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind)
   });
 }
 
+Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind) {
+  const char* op = "cru_fuse_lower";
+  check_float(y1, op, "y1");
+  check_dim(y1, 4, op, "y1");
+  check_defined(low, op, "low");
+  check_defined(w, op, "w");
+  for (const Tensor* t : {&low, &w}) {
+    check_same_dtype(y1, *t, op);
+    check_same_device(y1, *t, op);
+  }
+  SCCONV_CHECK(kind == 0 || kind == 1, op << ": kind must be 0 (branch_softmax) or 1 (channel_softmax), got " << kind);
+  SCCONV_CHECK(low.dim() == 4 && low.size(0) == y1.size(0) && low.size(2) == y1.size(2) &&
+                   low.size(3) == y1.size(3),
+               op << ": low " << low.str() << " does not match y1 " << y1.str() << " outside the channels");
+  SCCONV_CHECK(w.dim() == 4 && w.size(0) == y1.size(1) && w.size(1) == low.size(1) && w.size(2) == 1 &&
+                   w.size(3) == 1,
+               op << ": w " << w.str() << " must be (" << y1.size(1) << ", " << low.size(1)
+                  << ", 1, 1): a 1x1 convolution from low's channels to y1's");
+  Tensor b;  // (N, 2, C) branch weights
+  Tensor y = backend_for(y1).cru_fuse_lower(y1, low, w, kind, b);
+  if (!autograd::needs_grad({&y1, &low, &w})) return y;
+  autograd::SavedTensor s1(y1, op), sl(low, op), sw(w, op);
+  return autograd::record(op, y, {&y1, &low, &w}, [s1, sl, sw, kind, b](const Tensor& gy) {
+    CRUFuseLowerGrads g = backend_for(gy).cru_fuse_lower_backward(gy, s1.get(), sl.get(), sw.get(), kind, b);
+    return std::vector<Tensor>{g.grad_y1, g.grad_low, g.grad_w};
+  });
+}
+
 static Pool2dParams pool_params(const Tensor& x, std::array<int64_t, 2> kernel,
                                 std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
                                 const char* op) {

@@ -87,6 +87,13 @@ struct CRUFuseGrads {
   Tensor grad_y1;                    // (N,C,H,W)
   std::vector<Tensor> grad_y2_parts;  // one per part of y2
 };
+// The same fuse with the lower branch's 1x1 convolution folded in: y2 = conv1x1(low, w), never
+// stored (core/cpu/cru_lower.cpp).
+struct CRUFuseLowerGrads {
+  Tensor grad_y1;   // (N,C,H,W)
+  Tensor grad_low;  // (N,Q,H,W)
+  Tensor grad_w;    // (C,Q,1,1)
+};
 
 class Backend {
  public:
@@ -162,6 +169,12 @@ class Backend {
   virtual CRUFuseGrads cru_fuse_backward(const Tensor& grad_y, const Tensor& y1,
                                          const std::vector<Tensor>& y2_parts, int kind,
                                          const Tensor& b) = 0;
+  // The same with y2 = conv1x1(low, w): low (N,Q,H,W), w (C,Q,1,1).
+  virtual Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind,
+                                Tensor& b) = 0;
+  virtual CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
+                                                    const Tensor& low, const Tensor& w, int kind,
+                                                    const Tensor& b) = 0;
 
   // ---- pooling (x (N,C,H,W)); max pooling writes int64 argmax indices into each H*W plane ----
   virtual Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) = 0;

@@ -157,6 +157,16 @@ class ProfilingBackend : public Backend {
     Scope p("cru_fuse");
     return in_.cru_fuse_backward(gy, y1, y2, kind, b);
   }
+  Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind,
+                        Tensor& b) override {
+    Scope p("cru_fuse");
+    return in_.cru_fuse_lower(y1, low, w, kind, b);
+  }
+  CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& gy, const Tensor& y1, const Tensor& low,
+                                            const Tensor& w, int kind, const Tensor& b) override {
+    Scope p("cru_fuse");
+    return in_.cru_fuse_lower_backward(gy, y1, low, w, kind, b);
+  }
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& c, Tensor& idx) override {
     Scope p("pool");
     return in_.max_pool2d(x, c, idx);

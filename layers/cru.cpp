@@ -10,8 +10,8 @@
 //                                 Y = Z[:c_out] + Z[c_out:]       (the seeds' code)
 // forward_unfused() runs every step as written above (read it to learn the CRU); forward() runs
 // steps 1-2 as one block-diagonal 1x1 convolution, step 3 as one dense k x k convolution (see
-// upper_weight()) and step 5 as one kernel (autograd cru_fuse(), core/cpu/cru.cpp) that reads
-// Y2's two parts in place. Tests check that both agree.
+// upper_weight()), and steps 4-5 as one kernel (autograd cru_fuse_lower(), core/cpu/cru_lower.cpp)
+// that computes Y2 from X_low' where it needs it (see lower_weight()). Tests check that both agree.
 #include <cmath>
 
 #include "layers/scconv.h"
@@ -77,9 +77,8 @@ Tensor CRU::upper_weight() const {
 }
 
 // cat(PWC2(x), S(x)) is one 1x1 convolution too (stride s): PWC2's weight stacked on an
-// identity, which copies x's channels exactly (one product by 1, the rest by 0). A third more
-// multiply-adds than PWC2 alone, but Y2 comes out as one dense tensor, so the fuse reads whole
-// rows of c_out channels instead of rows of 12 and 4 (ResNet-20's first stage).
+// identity, which copies x's channels exactly (one product by 1, the rest by 0). The fused fuse
+// takes it as its projection: it never builds Y2 (c_out channels), it reads x (low_squeezed).
 Tensor CRU::lower_weight() const {
   Tensor eye = Tensor::zeros({low_squeezed, low_squeezed, 1, 1}, pwc2_->weight.dtype());
   for (int64_t i = 0; i < low_squeezed; ++i) eye.slice_view(0, i, i + 1).slice_view(1, i, i + 1).fill_(1.0);
@@ -122,16 +121,14 @@ Tensor CRU::run(const Tensor& x, bool fused) {
   Tensor Y1 = fused ? conv2d(up_s, upper_weight(), gwc_->bias, {stride_, stride_},
                              {o_.kernel / 2, o_.kernel / 2})
                     : add((*gwc_)(up_s), (*pwc1_)(up_s));  // (N, c_out, H/s, W/s)
-  // 4. lower branch: cheap point-wise features + the reused squeezed input
-  std::vector<Tensor> Y2_parts;  // Y2 = cat(parts)
-  if (fused)
-    Y2_parts = {conv2d(low_s, lower_weight(), Tensor(), {stride_, stride_})};
-  else
-    Y2_parts = {(*pwc2_)(low_s), subsample2d(low_s, stride_)};
-  // 5. fuse
+  // 4.+5. fused: the lower branch is one 1x1 convolution, folded into the fuse's kernel (pools,
+  // softmax, weighted sum): Y2 is never stored, only read from low_s (a quarter of its channels)
   const int kind = o_.fuse == CRUFuse::ChannelSoftmax ? 1 : 0;
-  if (fused) return cru_fuse(Y1, Y2_parts, kind);  // one kernel: pools, softmax, weighted sum
-  Tensor Y2 = cat(Y2_parts, 1);  // (N, c_out, H/s, W/s)
+  if (fused)
+    return cru_fuse_lower(Y1, stride_ > 1 ? subsample2d(low_s, stride_) : low_s, lower_weight(), kind);
+  // 4. lower branch: cheap point-wise features + the reused squeezed input
+  Tensor Y2 = cat({(*pwc2_)(low_s), subsample2d(low_s, stride_)}, 1);  // (N, c_out, H/s, W/s)
+  // 5. fuse
   const int64_t N = Y1.size(0);
   if (kind == 1) {
     Tensor Z = cat({Y1, Y2}, 1);                                 // (N, 2 c_out, h, w)

@@ -155,6 +155,14 @@ inline const std::vector<OpCase>& op_cases() {
        [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); }},
       {"cru_fuse_channel", {{2, 5, 3, 4}, {2, 1, 3, 4}, {2, 4, 3, 4}},
        [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 1); }},
+      // the same with y2 = conv1x1(low, w): y1, low, w; 16 <- 4 channels-last take the
+      // fixed-width kernels (core/cpu/cru_lower.cpp), the others the general loops
+      {"cru_fuse_lower_branch", {{2, 5, 3, 4}, {2, 3, 3, 4}, {5, 3, 1, 1}},
+       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], 0); }},
+      {"cru_fuse_lower_channel", {{2, 6, 3, 3}, {2, 2, 3, 3}, {6, 2, 1, 1}},
+       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], 1); }},
+      {"cru_fuse_lower_16from4", {{1, 16, 3, 3}, {1, 4, 3, 3}, {16, 4, 1, 1}},
+       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], 0); }},
       // shape
       {"slice_channels", {{2, 5, 3, 3}}, [](const V& x) { return slice(x[0], 1, 1, 4); }},
       {"split_cat_swap", {{2, 5, 3, 3}},

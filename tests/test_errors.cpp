@@ -42,6 +42,14 @@ TEST_CASE("shape mismatches name the op and both shapes") {
   CHECK_THROWS_WITH_AS(cru_fuse(y1, {Tensor::ones({2, 2, 3, 3}), Tensor::ones({2, 2, 2, 3})}, 0),
                        Contains("cru_fuse: part 1 of y2 float32(2, 2, 2, 3) does not match y1 float32(2, 4, 3, 3)"), Error);
   CHECK_THROWS_WITH_AS(cru_fuse(y1, {y1}, 2), Contains("cru_fuse: kind must be 0 (branch_softmax) or 1"), Error);
+  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 4}), Tensor::ones({4, 2, 1, 1}), 0),
+                       Contains("cru_fuse_lower: low float32(2, 2, 3, 4) does not match y1 float32(2, 4, 3, 3) outside the channels"), Error);
+  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 2, 3, 3}), 0),
+                       Contains("cru_fuse_lower: w float32(4, 2, 3, 3) must be (4, 2, 1, 1): a 1x1 convolution from low's channels to y1's"), Error);
+  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 3, 1, 1}), 0),
+                       Contains("cru_fuse_lower: w float32(4, 3, 1, 1) must be (4, 2, 1, 1)"), Error);
+  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 2, 1, 1}), 3),
+                       Contains("cru_fuse_lower: kind must be 0 (branch_softmax) or 1"), Error);
   CHECK_THROWS_WITH_AS(cat({Tensor::ones({1, 2, 3, 3}), Tensor::ones({1, 2, 4, 3})}, 1),
                        Contains("cat: tensor 1 float32(1, 2, 4, 3) does not match"), Error);
   CHECK_THROWS_WITH_AS(split(x, {1, 1}, 1), Contains("split: sizes add up to 2 but dim 1"), Error);

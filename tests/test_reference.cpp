@@ -127,6 +127,25 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
   compare_paths("fused CRU fuse (4,32,16,16), branch softmax",
                 [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); },
                 {g.normal({4, 32, 16, 16}), g.normal({4, 24, 16, 16}), g.normal({4, 8, 16, 16})});
+  // the fuse with the lower 1x1 folded in, at the widths of ResNet-20's SCConv units (fixed-width
+  // kernels: (C, Q) = (16, 4), (32, 8), (64, 16), and (32, 4), (64, 8) after a stride 2) and at
+  // others (general loops), channels-last and NCHW, both kinds, float32 and float64
+  for (auto [c, q, hw, fmt, dt] : std::vector<std::tuple<int64_t, int64_t, int64_t, MemoryFormat, DType>>{
+           {16, 4, 32, MemoryFormat::ChannelsLast, DType::F32}, {32, 8, 16, MemoryFormat::ChannelsLast, DType::F32},
+           {64, 16, 8, MemoryFormat::ChannelsLast, DType::F32}, {32, 4, 16, MemoryFormat::ChannelsLast, DType::F32},
+           {64, 8, 8, MemoryFormat::ChannelsLast, DType::F64}, {16, 4, 9, MemoryFormat::Contiguous, DType::F32},
+           {24, 6, 7, MemoryFormat::ChannelsLast, DType::F32}, {80, 20, 5, MemoryFormat::ChannelsLast, DType::F32},
+           {10, 3, 6, MemoryFormat::Contiguous, DType::F64}}) {
+    for (int kind : {0, 1}) {
+      const std::string name = "cru_fuse_lower (" + std::to_string(c) + " <- " + std::to_string(q) + ", " +
+                               std::to_string(hw) + "x" + std::to_string(hw) + ") " + dtype_name(dt) +
+                               (fmt == MemoryFormat::ChannelsLast ? " channels-last" : " NCHW") + " kind " +
+                               std::to_string(kind);
+      compare_paths(name, [kind = kind](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], kind); },
+                    {g.normal({4, c, hw, hw}, 0, 1, dt).contiguous(fmt), g.normal({4, q, hw, hw}, 0, 1, dt).contiguous(fmt),
+                     g.normal({c, q, 1, 1}, 0, 0.5, dt)});
+    }
+  }
   // channel windows of channels-last tensors (the CRU's squeezed halves): rows of 3, 4, 8 and 16
   // floats and of 4 doubles, copied out forward and into a zero tensor backward
   for (auto [c, lo, hi, dt] : std::vector<std::tuple<int64_t, int64_t, int64_t, DType>>{
@@ -230,6 +249,19 @@ TEST_CASE("the fused CRU fuse gives the same bits at any thread count") {
                              g.normal({8, 4, 12, 12}).contiguous(fmt)};
       check_same_bits_any_threads([kind](const std::vector<Tensor>& x) { return cru_fuse(x[0], {x[1], x[2]}, kind); },
                                   in, g.normal({8, 16, 12, 12}), "cru_fuse kind " + std::to_string(kind));
+    }
+}
+
+TEST_CASE("the CRU fuse with the lower 1x1 folded in gives the same bits at any thread count") {
+  Generator g(24);
+  for (int kind : {0, 1})
+    for (auto [c, q] : {std::pair<int64_t, int64_t>{16, 4}, {12, 3}}) {
+      const MemoryFormat cl = MemoryFormat::ChannelsLast;
+      std::vector<Tensor> in{g.normal({8, c, 12, 12}).contiguous(cl), g.normal({8, q, 12, 12}).contiguous(cl),
+                             g.normal({c, q, 1, 1})};
+      check_same_bits_any_threads([kind](const std::vector<Tensor>& x) { return cru_fuse_lower(x[0], x[1], x[2], kind); },
+                                  in, g.normal({8, c, 12, 12}),
+                                  "cru_fuse_lower kind " + std::to_string(kind) + ", C " + std::to_string(c));
     }
 }
 

@@ -64,7 +64,15 @@ def sru_op(x, gamma, beta, w, groups, gate, gn="torch", t=0.5):
 
 def cru_fuse_op(y1, p0, p1, kind):
     """The fused CRU fuse of autograd/ops.h: y2 = cat(p0, p1)."""
-    y2 = torch.cat([p0, p1], 1)
+    return fuse(y1, torch.cat([p0, p1], 1), kind)
+
+
+def cru_fuse_lower_op(y1, low, w, kind):
+    """cru_fuse_lower of autograd/ops.h: y2 = conv1x1(low, w)."""
+    return fuse(y1, F.conv2d(low, w), kind)
+
+
+def fuse(y1, y2, kind):
     n, c = y1.shape[:2]
     if kind == "channel":
         z = torch.cat([y1, y2], 1)
@@ -177,6 +185,12 @@ CASES = {
                         lambda y1, a, b: cru_fuse_op(y1, a, b, "branch"), False),
     "cru_fuse_channel": ([(2, 5, 3, 4), (2, 1, 3, 4), (2, 4, 3, 4)],
                          lambda y1, a, b: cru_fuse_op(y1, a, b, "channel"), False),
+    "cru_fuse_lower_branch": ([(2, 5, 3, 4), (2, 3, 3, 4), (5, 3, 1, 1)],
+                              lambda y1, low, w: cru_fuse_lower_op(y1, low, w, "branch"), False),
+    "cru_fuse_lower_channel": ([(2, 6, 3, 3), (2, 2, 3, 3), (6, 2, 1, 1)],
+                               lambda y1, low, w: cru_fuse_lower_op(y1, low, w, "channel"), False),
+    "cru_fuse_lower_16from4": ([(1, 16, 3, 3), (1, 4, 3, 3), (16, 4, 1, 1)],
+                               lambda y1, low, w: cru_fuse_lower_op(y1, low, w, "branch"), False),
 }
 
 

@@ -9,6 +9,9 @@
 //   norm.cpp         batch norm and group norm, forward and backward
 //   pool.cpp         max and average pooling, forward and backward
 //   softmax.cpp      softmax, log-softmax, cross-entropy, dropout mask
+//   sru.cpp          the fused SRU, forward and backward
+//   cru.cpp          the fused CRU fuse (pools, softmax, weighted sum)
+//   cru_lower.cpp    the same with the CRU's lower 1x1 convolution folded in
 // Every other op uses the reference loops.
 #pragma once
 #include "core/reference/reference_backend.h"
@@ -66,6 +69,11 @@ class CpuBackend : public ReferenceBackend {
   CRUFuseGrads cru_fuse_backward(const Tensor& grad_y, const Tensor& y1,
                                  const std::vector<Tensor>& y2_parts, int kind,
                                  const Tensor& b) override;
+  Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind,
+                        Tensor& b) override;
+  CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
+                                            const Tensor& low, const Tensor& w, int kind,
+                                            const Tensor& b) override;
 
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
   Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,

@@ -59,6 +59,11 @@ class ReferenceBackend : public Backend {
   CRUFuseGrads cru_fuse_backward(const Tensor& grad_y, const Tensor& y1,
                                  const std::vector<Tensor>& y2_parts, int kind,
                                  const Tensor& b) override;
+  Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind,
+                        Tensor& b) override;
+  CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
+                                            const Tensor& low, const Tensor& w, int kind,
+                                            const Tensor& b) override;
 
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
   Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
