@@ -76,6 +76,23 @@ Tensor record_many(const char* op, Tensor y, const std::vector<const Tensor*>& i
   return y;
 }
 
+std::vector<Tensor> record_multi(
+    const char* op, std::vector<Tensor> ys, const std::vector<const Tensor*>& inputs,
+    std::function<std::vector<Tensor>(const std::vector<Tensor>&)> backward) {
+  auto slots = std::make_shared<std::vector<Tensor>>(ys.size());  // the outputs' gradients
+  Tensor token = record_many(op, Tensor::zeros({1}), inputs, [slots, backward](const Tensor&) {
+    std::vector<Tensor> grads = backward(*slots);
+    std::fill(slots->begin(), slots->end(), Tensor());  // (a retained graph may run again)
+    return grads;
+  });
+  for (size_t i = 0; i < ys.size(); ++i)
+    ys[i] = record(op, std::move(ys[i]), {&token}, [slots, i](const Tensor& g) {
+      (*slots)[i] = g;
+      return std::vector<Tensor>{Tensor::zeros({1})};
+    });
+  return ys;
+}
+
 // Whether nothing but `g` holds g's memory, which is dense (in either layout).
 static bool sole_owner(const Tensor& g) {
   return g.impl_shared().use_count() == 1 && g.storage().use_count() == 1 && g.offset() == 0 &&

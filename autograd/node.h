@@ -81,6 +81,16 @@ Tensor record(const char* op, Tensor y, std::initializer_list<const Tensor*> inp
 Tensor record_many(const char* op, Tensor y, const std::vector<const Tensor*>& inputs,
                    std::function<std::vector<Tensor>(const Tensor&)> backward);
 
+// Records one node for an op with several outputs ys (each a fresh tensor). `backward` receives
+// one gradient per output, undefined where none arrived, and returns one per input. The tape
+// keeps one gradient per node, so this records the op's node on a one-element token tensor, and
+// for each output a node that parks the output's gradient in a slot of the op's node and hands
+// the token a gradient (a one-element zero), so the op's node runs once, after all of them (they
+// are recorded later, so they come first in the walk). Returns the outputs, now carrying nodes.
+std::vector<Tensor> record_multi(
+    const char* op, std::vector<Tensor> ys, const std::vector<const Tensor*>& inputs,
+    std::function<std::vector<Tensor>(const std::vector<Tensor>& grad_ys)> backward);
+
 // ---- the tape walk -----------------------------------------------------------------------------
 // Accumulates d root / d leaf into .grad of every leaf that requires grad. `root` must have one
 // element unless grad_root (its gradient, same shape) is given.

@@ -6,7 +6,8 @@
 //                        cru_fuse_lower
 //   ops_linalg.cpp       matmul linear conv2d
 //   ops_norm.cpp         batch_norm batch_norm_relu group_norm group_norm_seed sru
-//   ops_shape.cpp        reshape flatten slice split cat subsample2d pad_channels contiguous
+//   ops_shape.cpp        reshape flatten slice split split_contiguous cat subsample2d
+//                        pad_channels contiguous
 //   ops_loss.cpp         softmax log_softmax cross_entropy dropout
 #pragma once
 #include <array>
@@ -117,6 +118,11 @@ Tensor contiguous(const Tensor& x, MemoryFormat format);
 Tensor flatten(const Tensor& x, int64_t start_dim = 1);  // (N, ...) -> (N, prod)
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
+// The same parts, each a dense tensor in x's layout (the channel halves of a channels-last
+// tensor, read by convolutions, are copied once), as one node: its backward writes each part's
+// gradient into its window of one new tensor (zeros where a part got none), where a split's
+// slices would each fill a zero tensor and then add them.
+std::vector<Tensor> split_contiguous(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor subsample2d(const Tensor& x, int64_t stride);  // x[:, :, ::s, ::s]
 // Zero channels before/after: (N,C,H,W) -> (N,before+C+after,H,W) (ResNet option-A shortcut).

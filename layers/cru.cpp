@@ -98,10 +98,11 @@ Tensor CRU::run(const Tensor& x, bool fused) {
     // channel slice of a channels-last tensor would be copied before each conv, and its
     // gradient built from zeros).
     Tensor w = cat({pad_channels(squeeze1_->weight, 0, low), pad_channels(squeeze2_->weight, up, 0)}, 0);
-    auto s = split(conv2d(x, w, Tensor()), {up_squeezed, low_squeezed}, 1);
-    // each half dense once (in its layout), not copied by each conv that reads it, forward and backward
-    up_s = contiguous(s[0], s[0].suggest_memory_format());
-    low_s = contiguous(s[1], s[1].suggest_memory_format());
+    // Each half is made dense once (in its layout), not copied by each conv that reads it; one
+    // node backward writes both halves' gradients into one tensor.
+    auto s = split_contiguous(conv2d(x, w, Tensor()), {up_squeezed, low_squeezed}, 1);
+    up_s = s[0];
+    low_s = s[1];
   } else {
     // 1. split
     Tensor x_up, x_low;

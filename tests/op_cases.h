@@ -170,6 +170,14 @@ inline const std::vector<OpCase>& op_cases() {
          auto parts = split(x[0], {2, 3}, 1);
          return cat({parts[1], parts[0]}, 1);
        }},
+      // dense parts, one node: both parts used (in another order and scale), or only the middle one
+      {"split_contiguous_three", {{2, 7, 3, 3}},
+       [](const V& x) {
+         auto p = split_contiguous(x[0], {2, 4, 1}, 1);
+         return cat({p[2], mul(p[0], 3.0), p[1]}, 1);
+       }},
+      {"split_contiguous_one_used", {{2, 6, 3, 2}},
+       [](const V& x) { return split_contiguous(x[0], {3, 2, 1}, 1)[1]; }},
       {"cat_two", {{2, 3, 4, 4}, {2, 2, 4, 4}}, [](const V& x) { return cat({x[0], x[1]}, 1); }},
       {"subsample2", {{2, 3, 5, 5}}, [](const V& x) { return subsample2d(x[0], 2); }},
       {"pad_channels", {{2, 3, 4, 4}}, [](const V& x) { return pad_channels(x[0], 2, 1); }},

@@ -40,6 +40,57 @@ TEST_CASE("a gradient shared by two inputs is never added into in place") {
   }
 }
 
+TEST_CASE("an op with several outputs runs its backward once, with the gradients that arrived") {
+  Tensor x = Tensor::from_vector<double>({1, 2, 3, 4, 5}, {5}).set_requires_grad(true);
+  int calls = 0;
+  std::vector<bool> arrived;
+  auto op = [&](const Tensor& in) {  // (x[:2], x[2:]) as fresh tensors
+    std::vector<Tensor> ys{in.slice_view(0, 0, 2).contiguous().detach(), in.slice_view(0, 2, 5).contiguous().detach()};
+    return autograd::record_multi("two_parts", ys, {&in}, [&](const std::vector<Tensor>& g) {
+      ++calls;
+      arrived = {g[0].defined(), g[1].defined()};
+      std::vector<double> gx(5, 0.0);
+      for (int i = 0; i < 2; ++i)
+        if (g[i].defined()) {
+          auto v = g[i].to_vector<double>();
+          for (size_t k = 0; k < v.size(); ++k) gx[(i == 0 ? 0 : 2) + k] = v[k];
+        }
+      return std::vector<Tensor>{Tensor::from_vector(gx, {5})};
+    });
+  };
+  auto parts = op(x);
+  // both outputs used, the second twice: one call, with the sum of the second's two gradients
+  autograd::backward(add(add(sum(mul(parts[0], 2.0)), sum(parts[1])), sum(mul(parts[1], 3.0))));
+  CHECK(calls == 1);
+  CHECK(arrived == std::vector<bool>{true, true});
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{2, 2, 4, 4, 4});
+  // only the first output used: the second's gradient is undefined
+  x.set_grad(Tensor());
+  parts = op(x);
+  autograd::backward(sum(parts[0]), Tensor(), /*retain_graph=*/true);
+  CHECK(calls == 2);
+  CHECK(arrived == std::vector<bool>{true, false});
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{1, 1, 0, 0, 0});
+  // a retained graph runs again with fresh slots
+  autograd::backward(sum(mul(parts[0], 5.0)));
+  CHECK(calls == 3);
+  CHECK(arrived == std::vector<bool>{true, false});
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{6, 6, 0, 0, 0});
+}
+
+TEST_CASE("split_contiguous: dense parts in the input's layout; one gradient tensor, zeros where unused") {
+  Generator g(3);
+  Tensor x = g.normal({2, 8, 3, 3}).contiguous(MemoryFormat::ChannelsLast).set_requires_grad(true);
+  auto parts = split_contiguous(x, {4, 4}, 1);
+  for (const Tensor& p : parts) CHECK(p.is_contiguous(MemoryFormat::ChannelsLast));
+  CHECK_CLOSE(parts[1], x.detach().slice_view(1, 4, 8), 0, 0, "values");
+  autograd::backward(sum(parts[1]));
+  Tensor expect = Tensor::zeros({2, 8, 3, 3});
+  expect.slice_view(1, 4, 8).fill_(1.0);
+  CHECK(x.grad().is_contiguous(MemoryFormat::ChannelsLast));
+  CHECK_CLOSE(x.grad(), expect, 0, 0, "gradient: ones in the used part, zeros elsewhere");
+}
+
 TEST_CASE("gradients accumulate across backward calls until reset") {
   Tensor x = Tensor::from_vector<double>({1, 2}, {2}).set_requires_grad(true);
   autograd::backward(sum(mul(x, 3.0)));
