@@ -4,10 +4,9 @@
 //   ops_elementwise.cpp  add sub mul div neg relu sigmoid exp log sqrt pow clamp where compare
 //   ops_reduce.cpp       sum mean global_avg_pool2d max_pool2d avg_pool2d cru_fuse
 //                        cru_fuse_lower
-//   ops_linalg.cpp       matmul linear conv2d
+//   ops_linalg.cpp       matmul linear conv2d conv1x1_split
 //   ops_norm.cpp         batch_norm batch_norm_relu group_norm group_norm_seed sru
-//   ops_shape.cpp        reshape flatten slice split split_contiguous cat subsample2d
-//                        pad_channels contiguous
+//   ops_shape.cpp        reshape flatten slice split cat subsample2d pad_channels contiguous
 //   ops_loss.cpp         softmax log_softmax cross_entropy dropout
 #pragma once
 #include <array>
@@ -81,6 +80,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               std::array<int64_t, 2> stride = {1, 1}, std::array<int64_t, 2> padding = {0, 0},
               std::array<int64_t, 2> dilation = {1, 1}, int64_t groups = 1);
+// A block-diagonal 1x1 convolution whose blocks' outputs are separate dense tensors (the CRU's
+// two squeezes, read by different branches): x's channels in consecutive groups, group i
+// (w[i].size(1) channels) times w[i] (O_i, C_i, 1, 1) -> (N, O_i, H, W). One node.
+std::vector<Tensor> conv1x1_split(const Tensor& x, const std::vector<Tensor>& w);
 
 // ---- normalisation -------------------------------------------------------------------------------
 // x (N,C,...) ; gamma, beta, running_mean, running_var (C) (any may be undefined).
@@ -118,11 +121,6 @@ Tensor contiguous(const Tensor& x, MemoryFormat format);
 Tensor flatten(const Tensor& x, int64_t start_dim = 1);  // (N, ...) -> (N, prod)
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
-// The same parts, each a dense tensor in x's layout (the channel halves of a channels-last
-// tensor, read by convolutions, are copied once), as one node: its backward writes each part's
-// gradient into its window of one new tensor (zeros where a part got none), where a split's
-// slices would each fill a zero tensor and then add them.
-std::vector<Tensor> split_contiguous(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor subsample2d(const Tensor& x, int64_t stride);  // x[:, :, ::s, ::s]
 // Zero channels before/after: (N,C,H,W) -> (N,before+C+after,H,W) (ResNet option-A shortcut).

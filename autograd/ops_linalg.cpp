@@ -107,4 +107,39 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, std::array<int6
   });
 }
 
+std::vector<Tensor> conv1x1_split(const Tensor& x, const std::vector<Tensor>& w) {
+  const char* op = "conv1x1_split";
+  check_float(x, op, "input");
+  SCCONV_CHECK(x.dim() == 4, op << ": input must be (N, C, H, W), got " << x.str());
+  SCCONV_CHECK(!w.empty(), op << ": no weights");
+  int64_t channels = 0;
+  std::vector<const Tensor*> inputs{&x};
+  for (size_t i = 0; i < w.size(); ++i) {
+    check_defined(w[i], op, "weight");
+    check_same_dtype(x, w[i], op);
+    check_same_device(x, w[i], op);
+    SCCONV_CHECK(w[i].dim() == 4 && w[i].size(2) == 1 && w[i].size(3) == 1,
+                 op << ": weight " << i << " " << w[i].str() << " must be (O, C, 1, 1)");
+    channels += w[i].size(1);
+    inputs.push_back(&w[i]);
+  }
+  SCCONV_CHECK(channels == x.size(1), op << ": the weights read " << channels << " input channels in all, input "
+                                         << x.str() << " has " << x.size(1));
+  std::vector<Tensor> ys = backend_for(x).conv1x1_split(x, w);
+  bool any = autograd::needs_grad({&x});
+  for (const Tensor& wi : w) any = any || autograd::needs_grad({&wi});
+  if (!any) return ys;
+  SavedTensor sx(x, op);
+  std::vector<SavedTensor> sw;
+  for (const Tensor& wi : w) sw.emplace_back(wi, op);
+  return autograd::record_multi(op, ys, inputs, [sx, sw](const std::vector<Tensor>& g) {
+    std::vector<Tensor> ws;
+    for (const SavedTensor& s : sw) ws.push_back(s.get());
+    Conv1x1SplitGrads gr = backend_for(sx.get()).conv1x1_split_backward(g, sx.get(), ws);
+    std::vector<Tensor> grads{gr.grad_x};
+    grads.insert(grads.end(), gr.grad_w.begin(), gr.grad_w.end());
+    return grads;
+  });
+}
+
 }  // namespace scconv

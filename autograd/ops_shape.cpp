@@ -70,33 +70,6 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
   return out;
 }
 
-std::vector<Tensor> split_contiguous(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
-  check_defined(x, "split_contiguous", "x");
-  const int64_t d = wrap_dim(dim, x.dim(), "split_contiguous");
-  std::vector<Tensor> parts;
-  {
-    autograd::NoGradGuard no_grad;
-    parts = split(x, sizes, d);  // views (checks the sizes)
-  }
-  const MemoryFormat fmt = x.dim() == 4 ? x.suggest_memory_format() : MemoryFormat::Contiguous;
-  for (Tensor& p : parts) p = p.contiguous(fmt).detach();  // fresh tensors for the nodes
-  if (!autograd::needs_grad({&x})) return parts;
-  const Shape xs = x.shape();
-  return autograd::record_multi("split_contiguous", parts, {&x}, [xs, d, sizes, fmt](const std::vector<Tensor>& g) {
-    Tensor gx;
-    for (const Tensor& gi : g) if (gi.defined()) gx = Tensor::empty(xs, gi.dtype(), gi.device(), fmt);
-    if (!gx.defined()) return std::vector<Tensor>{Tensor()};
-    int64_t at = 0;
-    for (size_t i = 0; i < sizes.size(); ++i) {
-      Tensor window = gx.slice_view(d, at, at + sizes[i]);
-      if (g[i].defined()) window.copy_(g[i]);
-      else window.fill_(0.0);
-      at += sizes[i];
-    }
-    return std::vector<Tensor>{gx};
-  });
-}
-
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   SCCONV_CHECK(!xs.empty(), "cat: no tensors given");
   const Tensor& x0 = xs[0];

@@ -95,6 +95,14 @@ struct CRUFuseLowerGrads {
   Tensor grad_w;    // (C,Q,1,1)
 };
 
+// A block-diagonal 1x1 convolution whose blocks' outputs are separate dense tensors (the CRU's
+// two squeezes): x's channels in consecutive groups, group i (w_i.size(1) channels) times w_i
+// (O_i, C_i, 1, 1) -> y_i (N, O_i, H, W). grad_y_i may be undefined (no gradient: zeros).
+struct Conv1x1SplitGrads {
+  Tensor grad_x;               // (N, sum C_i, H, W)
+  std::vector<Tensor> grad_w;  // one per group
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -175,6 +183,12 @@ class Backend {
   virtual CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
                                                     const Tensor& low, const Tensor& w, int kind,
                                                     const Tensor& b) = 0;
+
+  // ---- block-diagonal 1x1 convolution with one output per block (see Conv1x1SplitGrads) ----
+  virtual std::vector<Tensor> conv1x1_split(const Tensor& x, const std::vector<Tensor>& w) = 0;
+  virtual Conv1x1SplitGrads conv1x1_split_backward(const std::vector<Tensor>& grad_y,
+                                                   const Tensor& x,
+                                                   const std::vector<Tensor>& w) = 0;
 
   // ---- pooling (x (N,C,H,W)); max pooling writes int64 argmax indices into each H*W plane ----
   virtual Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) = 0;

@@ -167,6 +167,15 @@ class ProfilingBackend : public Backend {
     Scope p("cru_fuse");
     return in_.cru_fuse_lower_backward(gy, y1, low, w, kind, b);
   }
+  std::vector<Tensor> conv1x1_split(const Tensor& x, const std::vector<Tensor>& w) override {
+    Scope p("conv");
+    return in_.conv1x1_split(x, w);
+  }
+  Conv1x1SplitGrads conv1x1_split_backward(const std::vector<Tensor>& gy, const Tensor& x,
+                                           const std::vector<Tensor>& w) override {
+    Scope p("conv");
+    return in_.conv1x1_split_backward(gy, x, w);
+  }
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& c, Tensor& idx) override {
     Scope p("pool");
     return in_.max_pool2d(x, c, idx);

@@ -9,9 +9,10 @@
 //                channel_softmax: Z = cat(Y1, Y2); Z = softmax(GAP(Z) over 2 c_out) * Z;
 //                                 Y = Z[:c_out] + Z[c_out:]       (the seeds' code)
 // forward_unfused() runs every step as written above (read it to learn the CRU); forward() runs
-// steps 1-2 as one block-diagonal 1x1 convolution, step 3 as one dense k x k convolution (see
-// upper_weight()), and steps 4-5 as one kernel (autograd cru_fuse_lower(), core/cpu/cru_lower.cpp)
-// that computes Y2 from X_low' where it needs it (see lower_weight()). Tests check that both agree.
+// steps 1-2 as one block-diagonal 1x1 convolution with an output per block (conv1x1_split()),
+// step 3 as one dense k x k convolution (see upper_weight()), and steps 4-5 as one kernel
+// (autograd cru_fuse_lower(), core/cpu/cru_lower.cpp) that computes Y2 from X_low' where it
+// needs it (see lower_weight()). Tests check that both agree.
 #include <cmath>
 
 #include "layers/scconv.h"
@@ -93,14 +94,10 @@ Tensor CRU::run(const Tensor& x, bool fused) {
                describe(*this) << ": expected (N, " << up + low << ", H, W), got " << x.str());
   Tensor up_s, low_s;
   if (fused && o_.fuse != CRUFuse::SplitConv) {
-    // 1.+2. as one 1x1 convolution of the whole x with the block-diagonal weight
-    // [[squeeze1, 0], [0, squeeze2]]: the same values, but x is read once and never split (a
-    // channel slice of a channels-last tensor would be copied before each conv, and its
-    // gradient built from zeros).
-    Tensor w = cat({pad_channels(squeeze1_->weight, 0, low), pad_channels(squeeze2_->weight, up, 0)}, 0);
-    // Each half is made dense once (in its layout), not copied by each conv that reads it; one
-    // node backward writes both halves' gradients into one tensor.
-    auto s = split_contiguous(conv2d(x, w, Tensor()), {up_squeezed, low_squeezed}, 1);
+    // 1.+2. as one block-diagonal 1x1 convolution of the whole x, [[squeeze1, 0], [0, squeeze2]],
+    // whose two blocks' outputs come out as two dense tensors (x is read once and never split,
+    // the zero blocks cost nothing, and the halves need no copies, forward or backward)
+    auto s = conv1x1_split(x, {squeeze1_->weight, squeeze2_->weight});
     up_s = s[0];
     low_s = s[1];
   } else {

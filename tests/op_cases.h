@@ -170,14 +170,21 @@ inline const std::vector<OpCase>& op_cases() {
          auto parts = split(x[0], {2, 3}, 1);
          return cat({parts[1], parts[0]}, 1);
        }},
-      // dense parts, one node: both parts used (in another order and scale), or only the middle one
-      {"split_contiguous_three", {{2, 7, 3, 3}},
+      // a block-diagonal 1x1 convolution with an output per block: x, then each block's weight;
+      // both outputs used, or only the second (the first block's input then gets zeros);
+      // 16 <- 2 x 8 channels-last take the fixed-width kernels (core/cpu/conv1x1_split.cpp)
+      {"conv1x1_split_two", {{2, 5, 3, 4}, {2, 3, 1, 1}, {3, 2, 1, 1}},
        [](const V& x) {
-         auto p = split_contiguous(x[0], {2, 4, 1}, 1);
-         return cat({p[2], mul(p[0], 3.0), p[1]}, 1);
+         auto y = conv1x1_split(x[0], {x[1], x[2]});
+         return cat({y[1], mul(y[0], 2.0)}, 1);
        }},
-      {"split_contiguous_one_used", {{2, 6, 3, 2}},
-       [](const V& x) { return split_contiguous(x[0], {3, 2, 1}, 1)[1]; }},
+      {"conv1x1_split_second_only", {{1, 6, 3, 3}, {2, 4, 1, 1}, {3, 2, 1, 1}},
+       [](const V& x) { return conv1x1_split(x[0], {x[1], x[2]})[1]; }},
+      {"conv1x1_split_16_to_8", {{1, 16, 3, 3}, {4, 8, 1, 1}, {4, 8, 1, 1}},
+       [](const V& x) {
+         auto y = conv1x1_split(x[0], {x[1], x[2]});
+         return cat({y[0], y[1]}, 1);
+       }},
       {"cat_two", {{2, 3, 4, 4}, {2, 2, 4, 4}}, [](const V& x) { return cat({x[0], x[1]}, 1); }},
       {"subsample2", {{2, 3, 5, 5}}, [](const V& x) { return subsample2d(x[0], 2); }},
       {"pad_channels", {{2, 3, 4, 4}}, [](const V& x) { return pad_channels(x[0], 2, 1); }},

@@ -78,19 +78,6 @@ TEST_CASE("an op with several outputs runs its backward once, with the gradients
   CHECK(x.grad().to_vector<double>() == std::vector<double>{6, 6, 0, 0, 0});
 }
 
-TEST_CASE("split_contiguous: dense parts in the input's layout; one gradient tensor, zeros where unused") {
-  Generator g(3);
-  Tensor x = g.normal({2, 8, 3, 3}).contiguous(MemoryFormat::ChannelsLast).set_requires_grad(true);
-  auto parts = split_contiguous(x, {4, 4}, 1);
-  for (const Tensor& p : parts) CHECK(p.is_contiguous(MemoryFormat::ChannelsLast));
-  CHECK_CLOSE(parts[1], x.detach().slice_view(1, 4, 8), 0, 0, "values");
-  autograd::backward(sum(parts[1]));
-  Tensor expect = Tensor::zeros({2, 8, 3, 3});
-  expect.slice_view(1, 4, 8).fill_(1.0);
-  CHECK(x.grad().is_contiguous(MemoryFormat::ChannelsLast));
-  CHECK_CLOSE(x.grad(), expect, 0, 0, "gradient: ones in the used part, zeros elsewhere");
-}
-
 TEST_CASE("gradients accumulate across backward calls until reset") {
   Tensor x = Tensor::from_vector<double>({1, 2}, {2}).set_requires_grad(true);
   autograd::backward(sum(mul(x, 3.0)));

@@ -50,6 +50,10 @@ TEST_CASE("shape mismatches name the op and both shapes") {
                        Contains("cru_fuse_lower: w float32(4, 3, 1, 1) must be (4, 2, 1, 1)"), Error);
   CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 2, 1, 1}), 3),
                        Contains("cru_fuse_lower: kind must be 0 (branch_softmax) or 1"), Error);
+  CHECK_THROWS_WITH_AS(conv1x1_split(y1, {Tensor::ones({2, 2, 1, 1}), Tensor::ones({2, 3, 1, 1})}),
+                       Contains("conv1x1_split: the weights read 5 input channels in all, input float32(2, 4, 3, 3) has 4"), Error);
+  CHECK_THROWS_WITH_AS(conv1x1_split(y1, {Tensor::ones({2, 2, 3, 3}), Tensor::ones({2, 2, 1, 1})}),
+                       Contains("conv1x1_split: weight 0 float32(2, 2, 3, 3) must be (O, C, 1, 1)"), Error);
   CHECK_THROWS_WITH_AS(cat({Tensor::ones({1, 2, 3, 3}), Tensor::ones({1, 2, 4, 3})}, 1),
                        Contains("cat: tensor 1 float32(1, 2, 4, 3) does not match"), Error);
   CHECK_THROWS_WITH_AS(split(x, {1, 1}, 1), Contains("split: sizes add up to 2 but dim 1"), Error);

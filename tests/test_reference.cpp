@@ -146,6 +146,26 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
                      g.normal({c, q, 1, 1}, 0, 0.5, dt)});
     }
   }
+  // the block-diagonal 1x1 convolution with an output per block, at the CRU squeezes of the
+  // CIFAR ResNets (fixed widths 8 -> 4, 16 -> 8, 32 -> 16 per block) and at others (alpha 0.75:
+  // blocks of 12 and 4 channels; general loops), channels-last and NCHW, float32 and float64
+  for (auto [ci, co, ci2, co2, hw, fmt, dt] :
+       std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, MemoryFormat, DType>>{
+           {8, 4, 8, 4, 32, MemoryFormat::ChannelsLast, DType::F32}, {16, 8, 16, 8, 16, MemoryFormat::ChannelsLast, DType::F32},
+           {32, 16, 32, 16, 8, MemoryFormat::ChannelsLast, DType::F32}, {16, 8, 16, 8, 9, MemoryFormat::ChannelsLast, DType::F64},
+           {8, 4, 8, 4, 7, MemoryFormat::Contiguous, DType::F32}, {12, 6, 4, 2, 9, MemoryFormat::ChannelsLast, DType::F32},
+           {5, 3, 7, 2, 6, MemoryFormat::Contiguous, DType::F64}}) {
+    const std::string name = "conv1x1_split (" + std::to_string(ci) + " -> " + std::to_string(co) + ", " +
+                             std::to_string(ci2) + " -> " + std::to_string(co2) + ") at " + std::to_string(hw) +
+                             "x" + std::to_string(hw) + " " + dtype_name(dt) +
+                             (fmt == MemoryFormat::ChannelsLast ? " channels-last" : " NCHW");
+    compare_paths(name, [](const V& x) {
+                    auto y = conv1x1_split(x[0], {x[1], x[2]});
+                    return cat({y[0], mul(y[1], 0.5)}, 1);
+                  },
+                  {g.normal({4, ci + ci2, hw, hw}, 0, 1, dt).contiguous(fmt), g.normal({co, ci, 1, 1}, 0, 0.5, dt),
+                   g.normal({co2, ci2, 1, 1}, 0, 0.5, dt)});
+  }
   // channel windows of channels-last tensors (the CRU's squeezed halves): rows of 3, 4, 8 and 16
   // floats and of 4 doubles, copied out forward and into a zero tensor backward
   for (auto [c, lo, hi, dt] : std::vector<std::tuple<int64_t, int64_t, int64_t, DType>>{
@@ -263,6 +283,19 @@ TEST_CASE("the CRU fuse with the lower 1x1 folded in gives the same bits at any 
                                   in, g.normal({8, c, 12, 12}),
                                   "cru_fuse_lower kind " + std::to_string(kind) + ", C " + std::to_string(c));
     }
+}
+
+TEST_CASE("the block-diagonal 1x1 convolution gives the same bits at any thread count") {
+  Generator g(25);
+  for (auto [ci, co] : {std::pair<int64_t, int64_t>{8, 4}, {6, 3}}) {
+    std::vector<Tensor> in{g.normal({8, 2 * ci, 12, 12}).contiguous(MemoryFormat::ChannelsLast),
+                           g.normal({co, ci, 1, 1}), g.normal({co, ci, 1, 1})};
+    check_same_bits_any_threads([](const std::vector<Tensor>& x) {
+                                  auto y = conv1x1_split(x[0], {x[1], x[2]});
+                                  return cat({y[0], y[1]}, 1);
+                                },
+                                in, g.normal({8, 2 * co, 12, 12}), "conv1x1_split " + std::to_string(ci));
+  }
 }
 
 TEST_CASE("the fused SRU gives the same bits at any thread count") {

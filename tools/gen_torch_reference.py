@@ -156,9 +156,12 @@ CASES = {
                            lambda x, g, b: seed_gn(x, 2, g, b), False),
     "slice_channels": ([(2, 5, 3, 3)], lambda x: x[:, 1:4], False),
     "split_cat_swap": ([(2, 5, 3, 3)], split_cat_swap, False),
-    "split_contiguous_three": ([(2, 7, 3, 3)], lambda x: torch.cat(
-        [x[:, 6:7], 3 * x[:, 0:2], x[:, 2:6]], 1), False),
-    "split_contiguous_one_used": ([(2, 6, 3, 2)], lambda x: x[:, 3:5].contiguous(), False),
+    "conv1x1_split_two": ([(2, 5, 3, 4), (2, 3, 1, 1), (3, 2, 1, 1)], lambda x, a, b: torch.cat(
+        [F.conv2d(x[:, 3:], b), 2 * F.conv2d(x[:, :3], a)], 1), False),
+    "conv1x1_split_second_only": ([(1, 6, 3, 3), (2, 4, 1, 1), (3, 2, 1, 1)],
+                                  lambda x, a, b: F.conv2d(x[:, 4:], b), False),
+    "conv1x1_split_16_to_8": ([(1, 16, 3, 3), (4, 8, 1, 1), (4, 8, 1, 1)], lambda x, a, b: torch.cat(
+        [F.conv2d(x[:, :8], a), F.conv2d(x[:, 8:], b)], 1), False),
     "cat_two": ([(2, 3, 4, 4), (2, 2, 4, 4)], lambda a, b: torch.cat([a, b], 1), False),
     "subsample2": ([(2, 3, 5, 5)], lambda x: x[:, :, ::2, ::2], False),
     "pad_channels": ([(2, 3, 4, 4)], lambda x: F.pad(x, (0, 0, 0, 0, 2, 1)), False),

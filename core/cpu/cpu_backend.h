@@ -12,6 +12,7 @@
 //   sru.cpp          the fused SRU, forward and backward
 //   cru.cpp          the fused CRU fuse (pools, softmax, weighted sum)
 //   cru_lower.cpp    the same with the CRU's lower 1x1 convolution folded in
+//   conv1x1_split.cpp  block-diagonal 1x1 convolution, one dense output per block (CRU squeezes)
 // Every other op uses the reference loops.
 #pragma once
 #include "core/reference/reference_backend.h"
@@ -74,6 +75,10 @@ class CpuBackend : public ReferenceBackend {
   CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
                                             const Tensor& low, const Tensor& w, int kind,
                                             const Tensor& b) override;
+
+  std::vector<Tensor> conv1x1_split(const Tensor& x, const std::vector<Tensor>& w) override;
+  Conv1x1SplitGrads conv1x1_split_backward(const std::vector<Tensor>& grad_y, const Tensor& x,
+                                           const std::vector<Tensor>& w) override;
 
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
   Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,

@@ -32,25 +32,6 @@ namespace scconv {
 
 namespace {
 
-// L values of T as one GCC/Clang vector: kW of them fill a 64-byte (AVX-512) register, and
-// the kernels below keep to at most that for the vectors they hold across a loop.
-template <class T>
-constexpr int kW = 64 / sizeof(T);
-template <class T, int L>
-struct Vec {
-  typedef T type __attribute__((vector_size(L * sizeof(T))));
-};
-template <class V, class T>
-inline V load(const T* p) {
-  V v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class V, class T>
-inline void store(T* p, const V& v) {
-  __builtin_memcpy(p, &v, sizeof v);
-}
-
 // Per sample: the branch weights and what the passes multiply by, in T.
 template <class T>
 struct SampleCoef {
@@ -64,15 +45,15 @@ template <class T, int CC, int QQ>
 void rows_forward(const T* __restrict y1, const T* __restrict low, const T* __restrict b0,
                   const T* __restrict v, int64_t C_, int64_t Q_, int64_t rows, T* __restrict y) {
   if constexpr (CC > 0) {  // per block of kW channels: QQ + 2 vectors of coefficients
-    using V = typename Vec<T, kW<T>>::type;
-    for (int c0 = 0; c0 < CC; c0 += kW<T>) {
-      const V vb0 = load<V>(b0 + c0);
+    using V = typename cpu::VecOf<T, cpu::kW<T>>::type;
+    for (int c0 = 0; c0 < CC; c0 += cpu::kW<T>) {
+      const V vb0 = cpu::load_vec<V>(b0 + c0);
       V vv[QQ];
-      for (int j = 0; j < QQ; ++j) vv[j] = load<V>(v + j * CC + c0);
+      for (int j = 0; j < QQ; ++j) vv[j] = cpu::load_vec<V>(v + j * CC + c0);
       for (int64_t r = 0; r < rows; ++r) {
-        V acc = vb0 * load<V>(y1 + r * CC + c0);
+        V acc = vb0 * cpu::load_vec<V>(y1 + r * CC + c0);
         for (int j = 0; j < QQ; ++j) acc += low[r * QQ + j] * vv[j];
-        store(y + r * CC + c0, acc);
+        cpu::store_vec(y + r * CC + c0, acc);
       }
     }
   } else {
@@ -142,15 +123,15 @@ void rows_sums(const T* __restrict g, const T* __restrict y1, const T* __restric
   for (int64_t r0 = 0; r0 < S; r0 += kSumRows) {
     const int64_t r1 = std::min(S, r0 + kSumRows);
     if constexpr (CC > 0) {  // per block of kW channels: QQ vector accumulators
-      using V = typename Vec<T, kW<T>>::type;
-      for (int c0 = 0; c0 < CC; c0 += kW<T>) {
+      using V = typename cpu::VecOf<T, cpu::kW<T>>::type;
+      for (int c0 = 0; c0 < CC; c0 += cpu::kW<T>) {
         V p[QQ] = {};
         for (int64_t r = r0; r < r1; ++r) {
-          const V gr = load<V>(g + r * CC + c0);
+          const V gr = cpu::load_vec<V>(g + r * CC + c0);
           for (int j = 0; j < QQ; ++j) p[j] += low[r * QQ + j] * gr;
         }
         for (int j = 0; j < QQ; ++j)
-          for (int c = 0; c < kW<T>; ++c) gl[j * CC + c0 + c] += double(p[j][c]);
+          for (int c = 0; c < cpu::kW<T>; ++c) gl[j * CC + c0 + c] += double(p[j][c]);
       }
     } else {
       std::fill(part, part + Q * C, T(0));
@@ -170,16 +151,16 @@ void rows_grads(const T* __restrict g, const T* __restrict b0, const T* __restri
                 const T* __restrict u, const T* __restrict k, int64_t C_, int64_t Q_,
                 int64_t rows, T* __restrict gy1, T* __restrict glow) {
   if constexpr (CC > 0) {  // grad_y1's row: a vector of CC lanes; grad_low's: of QQ lanes
-    using VC = typename Vec<T, CC>::type;
-    using VQ = typename Vec<T, QQ>::type;
-    const VC vb0 = load<VC>(b0), va0 = load<VC>(a0);
-    const VQ vk = load<VQ>(k);
+    using VC = typename cpu::VecOf<T, CC>::type;
+    using VQ = typename cpu::VecOf<T, QQ>::type;
+    const VC vb0 = cpu::load_vec<VC>(b0), va0 = cpu::load_vec<VC>(a0);
+    const VQ vk = cpu::load_vec<VQ>(k);
     for (int64_t r = 0; r < rows; ++r) {
       const T* gr = g + r * CC;
-      store(gy1 + r * CC, vb0 * load<VC>(gr) + va0);
+      cpu::store_vec(gy1 + r * CC, vb0 * cpu::load_vec<VC>(gr) + va0);
       VQ acc = vk;
-      for (int c = 0; c < CC; ++c) acc += gr[c] * load<VQ>(u + c * QQ);
-      store(glow + r * QQ, acc);
+      for (int c = 0; c < CC; ++c) acc += gr[c] * cpu::load_vec<VQ>(u + c * QQ);
+      cpu::store_vec(glow + r * QQ, acc);
     }
   } else {
     const int64_t C = C_, Q = Q_;

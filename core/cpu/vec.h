@@ -143,6 +143,26 @@ void add_sq_dev_columns(const T* __restrict x, const T* __restrict m, int64_t C,
   for (int64_t c = 0; c < C; ++c) out[c] += acc[c];
 }
 
+// L values of T as one GCC/Clang vector (vector extensions: one register, part of one, or
+// several). kW lanes fill a 64-byte (AVX-512) register; kernels that hold vectors across a loop
+// keep to at most that width each. Loads and stores take unaligned pointers.
+template <class T>
+constexpr int kW = 64 / sizeof(T);
+template <class T, int L>
+struct VecOf {
+  typedef T type __attribute__((vector_size(L * sizeof(T))));
+};
+template <class V, class T>
+inline V load_vec(const T* p) {
+  V v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class V, class T>
+inline void store_vec(T* p, const V& v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
 // exp(x) in a form that loops vectorise (no library call, no branch): x = k ln2 + r with
 // |r| <= ln2 / 2, e^r by its degree-6 Taylor polynomial (relative error < 2e-7), times 2^k
 // built in the exponent bits. Inputs are clamped to [-87, 88], where the result is a normal float.

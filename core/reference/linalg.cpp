@@ -4,6 +4,8 @@
 // Convolution with groups: input channels split into `groups` blocks of C/g, output channels
 // into blocks of O/g; output channel o of group g reads only input block g:
 //   y[n,o,i,j] = bias[o] + sum_{c<C/g, ki, kj} w[o,c,ki,kj] * x[n, g*C/g + c, i*s - p + ki*d, ...]
+// conv1x1_split is a 1x1 convolution of that kind whose groups may differ in size and whose
+// groups' outputs are separate tensors: y_i[n,o,p] = sum_c w_i[o,c] x[n, c0_i + c, p].
 #include <algorithm>
 
 #include "core/reference/reference_backend.h"
@@ -141,6 +143,55 @@ std::pair<Tensor, Tensor> ReferenceBackend::conv2d_backward_weights(const Tensor
     }
   });
   return {gw, gb};
+}
+
+// ---- block-diagonal 1x1 convolution, one output per block ----------------------------------------
+
+std::vector<Tensor> ReferenceBackend::conv1x1_split(const Tensor& x, const std::vector<Tensor>& w) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3);
+  std::vector<Tensor> ys;
+  int64_t c0 = 0;
+  for (const Tensor& wi : w) {
+    const int64_t O = wi.size(0), Ci = wi.size(1);
+    std::vector<double> y(N * O * S);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t c = 0; c < Ci; ++c) {
+          const double wv = ref::get(wi, o * Ci + c);
+          for (int64_t p = 0; p < S; ++p) y[(n * O + o) * S + p] += wv * ref::get(x, (n * C + c0 + c) * S + p);
+        }
+    ys.push_back(Tensor::from_vector(y, {N, O, x.size(2), x.size(3)}).to(x.dtype()));
+    c0 += Ci;
+  }
+  return ys;
+}
+
+Conv1x1SplitGrads ReferenceBackend::conv1x1_split_backward(const std::vector<Tensor>& grad_y,
+                                                           const Tensor& x,
+                                                           const std::vector<Tensor>& w) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3);
+  std::vector<double> gx(x.numel());
+  Conv1x1SplitGrads out;
+  int64_t c0 = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const int64_t O = w[i].size(0), Ci = w[i].size(1);
+    std::vector<double> gw(O * Ci);
+    if (grad_y[i].defined())
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = 0; o < O; ++o)
+          for (int64_t c = 0; c < Ci; ++c) {
+            const double wv = ref::get(w[i], o * Ci + c);
+            for (int64_t p = 0; p < S; ++p) {
+              const double g = ref::get(grad_y[i], (n * O + o) * S + p);
+              gx[(n * C + c0 + c) * S + p] += wv * g;
+              gw[o * Ci + c] += g * ref::get(x, (n * C + c0 + c) * S + p);
+            }
+          }
+    out.grad_w.push_back(Tensor::from_vector(gw, w[i].shape()).to(w[i].dtype()));
+    c0 += Ci;
+  }
+  out.grad_x = Tensor::from_vector(gx, x.shape()).to(x.dtype());
+  return out;
 }
 
 }  // namespace scconv

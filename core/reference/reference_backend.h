@@ -65,6 +65,10 @@ class ReferenceBackend : public Backend {
                                             const Tensor& low, const Tensor& w, int kind,
                                             const Tensor& b) override;
 
+  std::vector<Tensor> conv1x1_split(const Tensor& x, const std::vector<Tensor>& w) override;
+  Conv1x1SplitGrads conv1x1_split_backward(const std::vector<Tensor>& grad_y, const Tensor& x,
+                                           const std::vector<Tensor>& w) override;
+
   Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
   Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
                              const Shape& x_shape) override;

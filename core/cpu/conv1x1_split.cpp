@@ -1,0 +1,219 @@
+// core/cpu/conv1x1_split.cpp: a block-diagonal 1x1 convolution whose blocks' outputs are
+// separate dense tensors, on channels-last rows: the CRU's two squeezes (X_up -> X_up',
+// X_low -> X_low'), which the upper branch's convolution and the fuse then read as they are.
+// Group i reads C_i channels of each row of x (from channel c0_i on) and writes rows of O_i:
+//   forward          y_i[r] = w_i x[r, c0_i : c0_i + C_i]           (O_i values per row)
+//   backward-data    grad_x[r, c0_i : c0_i + C_i] = w_i^T grad_y_i[r]
+//   backward-weights grad_w_i = sum_r grad_y_i[r] x[r, c0_i : ...]^T  (per sample, then over n)
+// As one oneDNN convolution with a block-diagonal weight followed by copies of its output's two
+// channel halves, this read and wrote every pixel more often and multiplied the zero blocks
+// too (ResNet-20's first stage, 16 -> 2 x 4 channels at (128, 16, 32, 32), 2 threads, in the
+// model: forward 0.59 ms plus the halves' copies, backward-data 0.50 plus a gradient assembled
+// from the halves). Each sample is summed by one thread in a fixed order: the same bits at any
+// thread count. Plain loops: ReferenceBackend::conv1x1_split (core/reference/linalg.cpp).
+#include <algorithm>
+#include <vector>
+
+#include "core/cpu/cpu_backend.h"
+#include "core/cpu/vec.h"
+#include "core/parallel.h"
+
+namespace scconv {
+
+namespace {
+
+constexpr int64_t kSumRows = 256;  // rows summed in T before the sum goes to double
+
+// One group of `rows` rows; x's rows are ldx apart (the whole input row), y's and g's dense.
+// CI, CO > 0: compile-time widths (vectors), else the runtime ones (plain loops).
+// wt: the weight transposed, (C, O); w: as given, (O, C).
+template <class T, int CI, int CO>
+void group_forward(const T* __restrict x, int64_t ldx, const T* __restrict wt, int64_t C_,
+                   int64_t O_, int64_t rows, T* __restrict y) {
+  if constexpr (CI > 0) {  // a row of y: one vector of CO lanes, one multiply-add per input channel
+    using VO = typename cpu::VecOf<T, CO>::type;
+    VO wc[CI];
+    for (int c = 0; c < CI; ++c) wc[c] = cpu::load_vec<VO>(wt + c * CO);
+    for (int64_t r = 0; r < rows; ++r) {
+      VO acc = {};
+      for (int c = 0; c < CI; ++c) acc += x[r * ldx + c] * wc[c];
+      cpu::store_vec(y + r * CO, acc);
+    }
+  } else {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t o = 0; o < O_; ++o) {
+        T acc = 0;
+        for (int64_t c = 0; c < C_; ++c) acc += x[r * ldx + c] * wt[c * O_ + o];
+        y[r * O_ + o] = acc;
+      }
+  }
+}
+
+template <class T, int CI, int CO>
+void group_grad_x(const T* __restrict g, const T* __restrict w, int64_t C_, int64_t O_,
+                  int64_t rows, T* __restrict gx, int64_t ldx) {
+  if constexpr (CI > 0) {  // a row of grad_x: vectors of up to kW lanes, one multiply-add per output channel
+    constexpr int L = std::min(CI, cpu::kW<T>);
+    using V = typename cpu::VecOf<T, L>::type;
+    for (int c0 = 0; c0 < CI; c0 += L) {
+      V wr[CO];
+      for (int o = 0; o < CO; ++o) wr[o] = cpu::load_vec<V>(w + o * CI + c0);
+      for (int64_t r = 0; r < rows; ++r) {
+        V acc = {};
+        for (int o = 0; o < CO; ++o) acc += g[r * CO + o] * wr[o];
+        cpu::store_vec(gx + r * ldx + c0, acc);
+      }
+    }
+  } else {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < C_; ++c) {
+        T acc = 0;
+        for (int64_t o = 0; o < O_; ++o) acc += g[r * O_ + o] * w[o * C_ + c];
+        gx[r * ldx + c] = acc;
+      }
+  }
+}
+
+// gw (O, C) += sum over the rows of g[r][o] x[r][c]: blocks of kSumRows rows in T, then double.
+template <class T, int CI, int CO>
+void group_grad_w(const T* __restrict g, const T* __restrict x, int64_t ldx, int64_t C_,
+                  int64_t O_, int64_t rows, T* __restrict part, double* __restrict gw) {
+  for (int64_t r0 = 0; r0 < rows; r0 += kSumRows) {
+    const int64_t r1 = std::min(rows, r0 + kSumRows);
+    if constexpr (CI > 0) {
+      constexpr int L = std::min(CI, cpu::kW<T>);
+      using V = typename cpu::VecOf<T, L>::type;
+      for (int c0 = 0; c0 < CI; c0 += L) {
+        V acc[CO] = {};
+        for (int64_t r = r0; r < r1; ++r) {
+          const V xr = cpu::load_vec<V>(x + r * ldx + c0);
+          for (int o = 0; o < CO; ++o) acc[o] += g[r * CO + o] * xr;
+        }
+        for (int o = 0; o < CO; ++o)
+          for (int c = 0; c < L; ++c) gw[o * CI + c0 + c] += double(acc[o][c]);
+      }
+    } else {
+      std::fill(part, part + O_ * C_, T(0));
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t o = 0; o < O_; ++o)
+          for (int64_t c = 0; c < C_; ++c) part[o * C_ + c] += g[r * O_ + o] * x[r * ldx + c];
+      for (int64_t i = 0; i < O_ * C_; ++i) gw[i] += double(part[i]);
+    }
+  }
+}
+
+// Calls f.template operator()<CI, CO>() with compile-time widths for the CRU squeezes of the
+// CIFAR ResNets (C -> C / 2 per half: 8 -> 4, 16 -> 8, 32 -> 16), else with <0, 0>.
+template <class F>
+void with_widths(int64_t C, int64_t O, F f) {
+  if (C == 8 && O == 4) f.template operator()<8, 4>();
+  else if (C == 16 && O == 8) f.template operator()<16, 8>();
+  else if (C == 32 && O == 16) f.template operator()<32, 16>();
+  else f.template operator()<0, 0>();
+}
+
+// Group i's first input channel.
+std::vector<int64_t> group_starts(const std::vector<Tensor>& w) {
+  std::vector<int64_t> c0{0};
+  for (const Tensor& wi : w) c0.push_back(c0.back() + wi.size(1));
+  return c0;
+}
+
+}  // namespace
+
+std::vector<Tensor> CpuBackend::conv1x1_split(const Tensor& x_in, const std::vector<Tensor>& w) {
+  const MemoryFormat cl = MemoryFormat::ChannelsLast, fmt = x_in.suggest_memory_format();
+  Tensor x = x_in.contiguous(cl);
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3);
+  const std::vector<int64_t> c0 = group_starts(w);
+  std::vector<Tensor> ys;
+  for (const Tensor& wi : w)
+    ys.push_back(Tensor::empty({N, wi.size(0), x.size(2), x.size(3)}, x.dtype(), Device::CPU, cl));
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "conv1x1_split", [&] {
+    using T = scalar_t;
+    std::vector<std::vector<T>> wt;  // each weight transposed, (C_i, O_i)
+    for (const Tensor& wi : w) {
+      const int64_t O = wi.size(0), Ci = wi.size(1);
+      std::vector<T> v = wi.contiguous().to_vector<T>(), t(Ci * O);
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t c = 0; c < Ci; ++c) t[c * O + o] = v[o * Ci + c];
+      wt.push_back(std::move(t));
+    }
+    const T* X = x.data<T>();
+    parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
+      for (int64_t n = lo; n < hi; ++n)  // the groups of a sample in turn (its rows stay in cache)
+        for (size_t i = 0; i < w.size(); ++i) {
+          const int64_t O = w[i].size(0), Ci = w[i].size(1);
+          T* y = ys[i].data<T>() + n * S * O;
+          with_widths(Ci, O, [&]<int CI, int CO>() {
+            group_forward<T, CI, CO>(X + n * S * C + c0[i], C, wt[i].data(), Ci, O, S, y);
+          });
+        }
+    });
+  });
+  if (fmt != cl)
+    for (Tensor& y : ys) y = y.contiguous(fmt);
+  return ys;
+}
+
+Conv1x1SplitGrads CpuBackend::conv1x1_split_backward(const std::vector<Tensor>& grad_y,
+                                                     const Tensor& x_in, const std::vector<Tensor>& w) {
+  const MemoryFormat cl = MemoryFormat::ChannelsLast, fmt = x_in.suggest_memory_format();
+  Tensor x = x_in.contiguous(cl);
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3);
+  const std::vector<int64_t> c0 = group_starts(w);
+  std::vector<Tensor> g;
+  int64_t wsize = 0;  // sum of O_i C_i
+  for (size_t i = 0; i < w.size(); ++i) {
+    g.push_back(grad_y[i].defined() ? grad_y[i].contiguous(cl) : Tensor());
+    wsize += w[i].size(0) * w[i].size(1);
+  }
+  Conv1x1SplitGrads out{Tensor::empty(x.shape(), x.dtype(), Device::CPU, cl), {}};
+  // each sample's part of every grad_w (a tensor: its block is reused, not fresh pages)
+  Tensor per_sample = Tensor::empty({N, wsize}, DType::F64);
+  SCCONV_DISPATCH_FLOAT(x.dtype(), "conv1x1_split_backward", [&] {
+    using T = scalar_t;
+    std::vector<std::vector<T>> wv;
+    for (const Tensor& wi : w) wv.push_back(wi.contiguous().to_vector<T>());
+    const T* X = x.data<T>();
+    T* GX = out.grad_x.data<T>();
+    double* PS = per_sample.data<double>();
+    parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
+      std::vector<T> part(wsize);
+      for (int64_t n = lo; n < hi; ++n) {
+        int64_t at = 0;  // this group's place in the sample's row of per_sample
+        for (size_t i = 0; i < w.size(); ++i) {
+          const int64_t O = w[i].size(0), Ci = w[i].size(1);
+          double* gw = PS + n * wsize + at;
+          std::fill(gw, gw + O * Ci, 0.0);
+          at += O * Ci;
+          T* gx = GX + n * S * C + c0[i];
+          if (!g[i].defined()) {  // no gradient reached this group's output: its channels get zeros
+            for (int64_t r = 0; r < S; ++r) std::fill(gx + r * C, gx + r * C + Ci, T(0));
+            continue;
+          }
+          const T* gy = g[i].data<T>() + n * S * O;
+          const T* xs = X + n * S * C + c0[i];
+          with_widths(Ci, O, [&]<int CI, int CO>() {
+            group_grad_x<T, CI, CO>(gy, wv[i].data(), Ci, O, S, gx, C);
+            group_grad_w<T, CI, CO>(gy, xs, C, Ci, O, S, part.data(), gw);
+          });
+        }
+      }
+    });
+  });
+  int64_t at = 0;  // the samples' parts of each grad_w, summed in order
+  const double* PS = per_sample.data<double>();
+  for (const Tensor& wi : w) {
+    const int64_t K = wi.size(0) * wi.size(1);
+    std::vector<double> gw(K, 0.0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) gw[k] += PS[n * wsize + at + k];
+    out.grad_w.push_back(Tensor::from_vector(gw, wi.shape()).to(wi.dtype()));
+    at += K;
+  }
+  if (fmt != cl) out.grad_x = out.grad_x.contiguous(fmt);
+  return out;
+}
+
+}  // namespace scconv
