@@ -2,7 +2,10 @@
 // same random float32 inputs, forward and backward (through the op table of op_cases.h), plus
 // larger shapes that exercise the fast paths' threading and vector loops.
 // Run: ./build/tests/test_reference
+#include <cmath>
+
 #include "core/backend.h"
+#include "core/cpu/vec.h"
 #include "core/parallel.h"
 #include "op_cases.h"
 #include "test_util.h"
@@ -196,6 +199,30 @@ struct ConvAlgorithmGuard {  // sets the process-wide choice for one test, resto
   ~ConvAlgorithmGuard() { set_conv_algorithm(saved); }
 };
 }  // namespace
+
+TEST_CASE("the SRU's sigmoid without exp: accurate within its range; samples on both paths") {
+  // cpu::sigmoid_small (a polynomial for |z| <= 2) against sigmoid in double, on a fine grid
+  double worst = 0;
+  for (int i = -200000; i <= 200000; ++i) {
+    const float z = float(i * 1e-5);
+    worst = std::max(worst, std::fabs(double(cpu::sigmoid_small(z)) - 1 / (1 + std::exp(-double(z)))));
+  }
+  CHECK(worst < 1.2e-7);
+  // The channels-last SRU takes it for a sample whose z = GN(x) w all lie in that range, the
+  // exp form otherwise: sample 0 is in range, sample 1 has an outlier pixel (GN ~ 17, z ~ 5).
+  Generator g(12);
+  using V = std::vector<Tensor>;
+  for (int64_t C : {16, 32, 64})
+    for (int gate : {0, 1, 2}) {
+      Tensor x = g.normal({2, C, 9, 9});
+      x.data<float>()[C * 81 + 5] = 60.0f;  // sample 1, channel 0, pixel 5
+      const std::string name = "SRU channels-last (2," + std::to_string(C) + ",9,9), gate " +
+                               std::to_string(gate) + ", one sample within the polynomial's range";
+      compare_paths(name, [gate](const V& v) { return sru(v[0], v[1], v[2], v[3], sru_case(4, gate, false)); },
+                    {x.contiguous(MemoryFormat::ChannelsLast), g.uniform({C}, 0.5, 1.5), g.normal({C}, 0, 0.2),
+                     Tensor::full({C}, 0.2)}, 1e-4, 1e-5);
+    }
+}
 
 TEST_CASE("Winograd convolutions match the reference (forward and both backward passes)") {
   using V = std::vector<Tensor>;

@@ -10,6 +10,7 @@
 // do not depend on the thread count. Channels-last input runs the same passes per sample on
 // rows of C channels (the second half of this file), with no transposes.
 #include <algorithm>
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,12 @@ std::vector<ChannelCoef<T>> channel_coefs(const T* mean, const T* rstd, const Te
 template <class T>
 inline T sigmoid_fast(T z) {
   return T(1) / (T(1) + cpu::exp_approx(-z));
+}
+// Small: every z of the sample is known to lie within cpu::sigmoid_small's range.
+template <class T, bool Small>
+inline T sigmoid_of(T z) {
+  if constexpr (Small) return cpu::sigmoid_small(z);
+  else return sigmoid_fast(z);
 }
 
 // Both channels of a pair (c, c + C/2) at S pixels: each output reads both inputs.
@@ -110,10 +117,10 @@ void forward_pairs(const T* X, T* Y, const std::vector<ChannelCoef<T>>& k, int64
 
 // Per element of channel c (input x, own gradient g, partner's gradient g2): the direct part
 // of grad_x, grad_Gn and (for the sums) grad_z * Gn.
-template <class T, math::SRUGate Gate>
+template <class T, math::SRUGate Gate, bool Small = false>
 inline void element_grads(T x, T g, T g2, T a, T b, T w, T t, T& direct, T& grad_gn, T& grad_z_gn) {
   const T gn = x * a + b;
-  const T r = sigmoid_fast(gn * w);
+  const T r = sigmoid_of<T, Small>(gn * w);
   T w1, w2;
   math::sru_gate(r, t, Gate, w1, w2);
   direct = w1 * g + w2 * g2;
@@ -213,9 +220,9 @@ void swap_halves(const T* __restrict in, int64_t C, int64_t rows, T* __restrict 
 }
 
 // The forward's per-value step: u = W1 x (kept in place), v = W2 x (goes to the partner).
-template <class T, math::SRUGate Gate>
+template <class T, math::SRUGate Gate, bool Small = false>
 inline void gate_value(T x, T a, T b, T w, T t, T& u, T& v) {
-  const T r = sigmoid_fast((x * a + b) * w);
+  const T r = sigmoid_of<T, Small>((x * a + b) * w);
   T w1, w2;
   math::sru_gate(r, t, Gate, w1, w2);
   u = w1 * x;
@@ -249,16 +256,46 @@ void with_fixed_width(int64_t C, F f) {
   else f.template operator()<64>();
 }
 
+// Whether every z = (x a + b) w of a sample's rows lies within cpu::sigmoid_small's range: z is
+// monotone in x, so each channel's smallest and largest x bound it (in double, with a margin for
+// z's rounding). The forward and the backward ask the same of the same values: they evaluate
+// the gate alike. (The CIFAR ResNets' SCConv units: |z| stays well below 1.)
+template <class T, int C>
+bool rows_small(const T* __restrict x, int64_t S, const T* a, const T* b, const T* w) {
+  constexpr int L = std::min(C, cpu::kW<T>), K = C / L;  // a row as K vectors of L lanes
+  using V = typename cpu::VecOf<T, L>::type;
+  V lo[K], hi[K];
+  for (int k = 0; k < K; ++k) lo[k] = hi[k] = cpu::load_vec<V>(x + k * L);
+  for (int64_t r = 1; r < S; ++r)
+    for (int k = 0; k < K; ++k) {
+      const V v = cpu::load_vec<V>(x + r * C + k * L);
+      lo[k] = v < lo[k] ? v : lo[k];
+      hi[k] = v > hi[k] ? v : hi[k];
+    }
+  const double bound = cpu::kSigmoidSmallRange * (1 - 1e-4);
+  for (int c = 0; c < C; ++c)
+    for (T v : {lo[c / L][c % L], hi[c / L][c % L]})
+      if (!(std::abs((double(v) * a[c] + b[c]) * w[c]) <= bound)) return false;
+  return true;
+}
+
+// Calls f.template operator()<Small>() with the sigmoid's choice as a compile-time constant.
+template <class F>
+void with_small(bool small, F f) {
+  if (small) f.template operator()<true>();
+  else f.template operator()<false>();
+}
+
 // The whole output of one sample when C is a compile-time constant (16, 32, 64: the CIFAR
 // ResNets' widths): a row's values and its partner's sit in a few vector registers, and the
 // coefficients (the first row of each tile) stay in registers across rows.
-template <class T, int C, math::SRUGate Gate>
+template <class T, int C, math::SRUGate Gate, bool Small>
 void rows_output(const T* __restrict x, const T* __restrict a, const T* __restrict b,
                  const T* __restrict w, T t, int64_t rows, T* __restrict y) {
   constexpr int h = C / 2;
   for (int64_t r = 0; r < rows; ++r, x += C, y += C) {
     T u[C], v[C];
-    for (int c = 0; c < C; ++c) gate_value<T, Gate>(x[c], a[c], b[c], w[c], t, u[c], v[c]);
+    for (int c = 0; c < C; ++c) gate_value<T, Gate, Small>(x[c], a[c], b[c], w[c], t, u[c], v[c]);
     for (int c = 0; c < h; ++c) {
       y[c] = u[c] + v[c + h];
       y[c + h] = u[c + h] + v[c];
@@ -321,7 +358,9 @@ void nhwc_forward(const T* X, T* Y, T* MEAN, T* RSTD, const Tensor& gamma, const
       T* y = Y + n * S * C;
       if (has_fixed_width(C)) {
         with_fixed_width(C, [&]<int Cc>() {
-          rows_output<T, Cc, Gate>(x, tl.a.data(), tl.b.data(), tl.w.data(), t, S, y);
+          with_small(rows_small<T, Cc>(x, S, tl.a.data(), tl.b.data(), tl.w.data()), [&]<bool Small>() {
+            rows_output<T, Cc, Gate, Small>(x, tl.a.data(), tl.b.data(), tl.w.data(), t, S, y);
+          });
         });
         continue;
       }
@@ -366,7 +405,7 @@ void value_grad_x(const T* __restrict x, const T* __restrict g, const T* __restr
 // block of `rows` at a time like add_columns: adds grad_Gn, grad_Gn * xhat and grad_z * Gn into
 // per-channel sums, and keeps each value's direct part and grad_Gn for pass 2, which then does
 // not evaluate the gate again. The partner's gradient is read in place (no swapped copy).
-template <class T, int C, math::SRUGate Gate>
+template <class T, int C, math::SRUGate Gate, bool Small>
 void rows_terms(const T* __restrict x, const T* __restrict gy, const Tiles<T>& tl, T t,
                 int64_t S, int64_t B, T* __restrict direct, T* __restrict grad_gn, double* sg,
                 double* sgx, double* szg) {
@@ -380,7 +419,7 @@ void rows_terms(const T* __restrict x, const T* __restrict gy, const Tiles<T>& t
       for (int c = 0; c < h; ++c) g2[c] = gy[o + h + c], g2[h + c] = gy[o + c];
       for (int c = 0; c < C; ++c) {
         T d, gn, zgn;
-        element_grads<T, Gate>(x[o + c], gy[o + c], g2[c], a[c], b[c], w[c], t, d, gn, zgn);
+        element_grads<T, Gate, Small>(x[o + c], gy[o + c], g2[c], a[c], b[c], w[c], t, d, gn, zgn);
         direct[o + c] = d;
         grad_gn[o + c] = gn;
         s1[c] += gn;
@@ -427,7 +466,9 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
       // pass 1: per-channel sums
       if (fixed) {
         with_fixed_width(C, [&]<int Cc>() {
-          rows_terms<T, Cc, Gate>(x, gy, tl, t, S, B, direct.data(), grad_gn.data(), sg, sgx, szg);
+          with_small(rows_small<T, Cc>(x, S, tl.a.data(), tl.b.data(), tl.w.data()), [&]<bool Small>() {
+            rows_terms<T, Cc, Gate, Small>(x, gy, tl, t, S, B, direct.data(), grad_gn.data(), sg, sgx, szg);
+          });
         });
       } else {
         swap_halves(gy, C, S, g2.data());  // each value's partner gradient, for both passes
