@@ -93,6 +93,13 @@ int main(int argc, char** argv) {
        [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); }},
       {"cru_fuse_nhwc", {act, act},  // y2 in one part, as the CRU's fused path passes it
        [](const V& x) { return cru_fuse(x[0], {x[1]}, 0); }, 0, true},
+      {"cru_fuse_lower_nhwc", {act, {128, 4, 32, 32}, {16, 4, 1, 1}},  // Y2 from X_low' (the CRU's fused path)
+       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], 0); }, 0, true},
+      {"conv1x1_split_nhwc", {act, {4, 8, 1, 1}, {4, 8, 1, 1}},  // the CRU's two squeezes
+       [](const V& x) {
+         auto y = conv1x1_split(x[0], {x[1], x[2]});
+         return cat({y[0], y[1]}, 1);
+       }, 0, true},
       {"relu", {act}, [](const V& x) { return relu(x[0]); }},
       {"sigmoid", {act}, [](const V& x) { return sigmoid(x[0]); }},
       {"add", {act, act}, [](const V& x) { return add(x[0], x[1]); }},

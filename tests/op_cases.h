@@ -155,8 +155,8 @@ inline const std::vector<OpCase>& op_cases() {
        [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); }},
       {"cru_fuse_channel", {{2, 5, 3, 4}, {2, 1, 3, 4}, {2, 4, 3, 4}},
        [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 1); }},
-      // the same with y2 = conv1x1(low, w): y1, low, w; 16 <- 4 channels-last take the
-      // fixed-width kernels (core/cpu/cru_lower.cpp), the others the general loops
+      // the same with y2 = conv1x1(low, w): y1, low, w; 16 <- 4 take the kernels of
+      // core/cpu/cru_lower.cpp, other widths oneDNN's convolution and the fuse of cru.cpp
       {"cru_fuse_lower_branch", {{2, 5, 3, 4}, {2, 3, 3, 4}, {5, 3, 1, 1}},
        [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], 0); }},
       {"cru_fuse_lower_channel", {{2, 6, 3, 3}, {2, 2, 3, 3}, {6, 2, 1, 1}},
@@ -172,7 +172,7 @@ inline const std::vector<OpCase>& op_cases() {
        }},
       // a block-diagonal 1x1 convolution with an output per block: x, then each block's weight;
       // both outputs used, or only the second (the first block's input then gets zeros);
-      // 16 <- 2 x 8 channels-last take the fixed-width kernels (core/cpu/conv1x1_split.cpp)
+      // 2 x 8 -> 2 x 4 take the kernels of core/cpu/conv1x1_split.cpp, other widths oneDNN
       {"conv1x1_split_two", {{2, 5, 3, 4}, {2, 3, 1, 1}, {3, 2, 1, 1}},
        [](const V& x) {
          auto y = conv1x1_split(x[0], {x[1], x[2]});
@@ -185,6 +185,8 @@ inline const std::vector<OpCase>& op_cases() {
          auto y = conv1x1_split(x[0], {x[1], x[2]});
          return cat({y[0], y[1]}, 1);
        }},
+      {"conv1x1_split_16_to_8_second_only", {{1, 16, 3, 3}, {4, 8, 1, 1}, {4, 8, 1, 1}},
+       [](const V& x) { return conv1x1_split(x[0], {x[1], x[2]})[1]; }},
       {"cat_two", {{2, 3, 4, 4}, {2, 2, 4, 4}}, [](const V& x) { return cat({x[0], x[1]}, 1); }},
       {"subsample2", {{2, 3, 5, 5}}, [](const V& x) { return subsample2d(x[0], 2); }},
       {"pad_channels", {{2, 3, 4, 4}}, [](const V& x) { return pad_channels(x[0], 2, 1); }},

@@ -130,9 +130,9 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
   compare_paths("fused CRU fuse (4,32,16,16), branch softmax",
                 [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); },
                 {g.normal({4, 32, 16, 16}), g.normal({4, 24, 16, 16}), g.normal({4, 8, 16, 16})});
-  // the fuse with the lower 1x1 folded in, at the widths of ResNet-20's SCConv units (fixed-width
-  // kernels: (C, Q) = (16, 4), (32, 8), (64, 16), and (32, 4), (64, 8) after a stride 2) and at
-  // others (general loops), channels-last and NCHW, both kinds, float32 and float64
+  // the fuse with the lower 1x1 folded in, at the widths of ResNet-20's SCConv units (its kernels:
+  // (C, Q) = (16, 4), (32, 8), (64, 16), and (32, 4), (64, 8) after a stride 2) and at others
+  // (oneDNN and the fuse of cru.cpp), channels-last and NCHW, both kinds, float32 and float64
   for (auto [c, q, hw, fmt, dt] : std::vector<std::tuple<int64_t, int64_t, int64_t, MemoryFormat, DType>>{
            {16, 4, 32, MemoryFormat::ChannelsLast, DType::F32}, {32, 8, 16, MemoryFormat::ChannelsLast, DType::F32},
            {64, 16, 8, MemoryFormat::ChannelsLast, DType::F32}, {32, 4, 16, MemoryFormat::ChannelsLast, DType::F32},
@@ -150,8 +150,8 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
     }
   }
   // the block-diagonal 1x1 convolution with an output per block, at the CRU squeezes of the
-  // CIFAR ResNets (fixed widths 8 -> 4, 16 -> 8, 32 -> 16 per block) and at others (alpha 0.75:
-  // blocks of 12 and 4 channels; general loops), channels-last and NCHW, float32 and float64
+  // CIFAR ResNets (its kernels: 8 -> 4, 16 -> 8, 32 -> 16 per block) and at others (alpha 0.75:
+  // blocks of 12 and 4 channels; oneDNN), channels-last and NCHW, float32 and float64
   for (auto [ci, co, ci2, co2, hw, fmt, dt] :
        std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, MemoryFormat, DType>>{
            {8, 4, 8, 4, 32, MemoryFormat::ChannelsLast, DType::F32}, {16, 8, 16, 8, 16, MemoryFormat::ChannelsLast, DType::F32},

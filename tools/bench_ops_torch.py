@@ -48,6 +48,15 @@ def cru_fuse(y1, a, b):
     return beta[:, 0].reshape(n, c, 1, 1) * y1 + beta[:, 1].reshape(n, c, 1, 1) * y2
 
 
+def cru_fuse_lower(y1, low, w):
+    """bench_ops's cru_fuse_lower_nhwc in PyTorch: the lower branch's 1x1 convolution, then the fuse."""
+    y2 = F.conv2d(low, w)
+    s = torch.cat([F.adaptive_avg_pool2d(y1, 1), F.adaptive_avg_pool2d(y2, 1)], 1)
+    beta = torch.softmax(s.view(s.shape[0], 2, -1), 1)
+    n, c = y1.shape[:2]
+    return beta[:, 0].reshape(n, c, 1, 1) * y1 + beta[:, 1].reshape(n, c, 1, 1) * y2
+
+
 LABELS = torch.arange(128) % 10
 ACT = (128, 16, 32, 32)
 BENCHES = [
@@ -58,6 +67,9 @@ BENCHES = [
     ("group_norm_g4", [ACT, (16,), (16,)], lambda x, g, b: F.group_norm(x, 4, g, b)),
     ("sru_fused", [ACT, (16,), (16,), (16,)], sru),
     ("cru_fuse", [ACT, (128, 8, 32, 32), (128, 8, 32, 32)], cru_fuse),
+    ("cru_fuse_lower_nhwc", [ACT, (128, 4, 32, 32), (16, 4, 1, 1)], cru_fuse_lower),
+    ("conv1x1_split_nhwc", [ACT, (4, 8, 1, 1), (4, 8, 1, 1)],
+     lambda x, a, b: torch.cat([F.conv2d(x[:, :8], a), F.conv2d(x[:, 8:], b)], 1)),
     ("relu", [ACT], torch.relu),
     ("sigmoid", [ACT], torch.sigmoid),
     ("add", [ACT, ACT], torch.add),

@@ -162,6 +162,8 @@ CASES = {
                                   lambda x, a, b: F.conv2d(x[:, 4:], b), False),
     "conv1x1_split_16_to_8": ([(1, 16, 3, 3), (4, 8, 1, 1), (4, 8, 1, 1)], lambda x, a, b: torch.cat(
         [F.conv2d(x[:, :8], a), F.conv2d(x[:, 8:], b)], 1), False),
+    "conv1x1_split_16_to_8_second_only": ([(1, 16, 3, 3), (4, 8, 1, 1), (4, 8, 1, 1)],
+                                          lambda x, a, b: F.conv2d(x[:, 8:], b), False),
     "cat_two": ([(2, 3, 4, 4), (2, 2, 4, 4)], lambda a, b: torch.cat([a, b], 1), False),
     "subsample2": ([(2, 3, 5, 5)], lambda x: x[:, :, ::2, ::2], False),
     "pad_channels": ([(2, 3, 4, 4)], lambda x: F.pad(x, (0, 0, 0, 0, 2, 1)), False),

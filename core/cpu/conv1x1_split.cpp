@@ -10,7 +10,10 @@
 // too (ResNet-20's first stage, 16 -> 2 x 4 channels at (128, 16, 32, 32), 2 threads, in the
 // model: forward 0.59 ms plus the halves' copies, backward-data 0.50 plus a gradient assembled
 // from the halves). Each sample is summed by one thread in a fixed order: the same bits at any
-// thread count. Plain loops: ReferenceBackend::conv1x1_split (core/reference/linalg.cpp).
+// thread count. The kernels have compile-time widths, the blocks of the CIFAR ResNets' squeezes
+// (8 -> 4, 16 -> 8, 32 -> 16); other widths (ResNet-50's, 64 channels per block and more, or
+// unequal blocks) run one oneDNN convolution with the block-diagonal weight and copy each
+// block's channels out. Plain loops: ReferenceBackend::conv1x1_split (core/reference/linalg.cpp).
 #include <algorithm>
 #include <vector>
 
@@ -25,108 +28,102 @@ namespace {
 constexpr int64_t kSumRows = 256;  // rows summed in T before the sum goes to double
 
 // One group of `rows` rows; x's rows are ldx apart (the whole input row), y's and g's dense.
-// CI, CO > 0: compile-time widths (vectors), else the runtime ones (plain loops).
-// wt: the weight transposed, (C, O); w: as given, (O, C).
+// wt: the weight transposed, (CI, CO); w: as given, (CO, CI).
 template <class T, int CI, int CO>
-void group_forward(const T* __restrict x, int64_t ldx, const T* __restrict wt, int64_t C_,
-                   int64_t O_, int64_t rows, T* __restrict y) {
-  if constexpr (CI > 0) {  // a row of y: one vector of CO lanes, one multiply-add per input channel
-    using VO = typename cpu::VecOf<T, CO>::type;
-    VO wc[CI];
-    for (int c = 0; c < CI; ++c) wc[c] = cpu::load_vec<VO>(wt + c * CO);
+void group_forward(const T* __restrict x, int64_t ldx, const T* __restrict wt, int64_t rows,
+                   T* __restrict y) {
+  using VO = typename cpu::VecOf<T, CO>::type;  // a row of y, one multiply-add per input channel
+  VO wc[CI];
+  for (int c = 0; c < CI; ++c) wc[c] = cpu::load_vec<VO>(wt + c * CO);
+  for (int64_t r = 0; r < rows; ++r) {
+    VO acc = {};
+    for (int c = 0; c < CI; ++c) acc += x[r * ldx + c] * wc[c];
+    cpu::store_vec(y + r * CO, acc);
+  }
+}
+
+// A row of grad_x as vectors of up to kW lanes, one multiply-add per output channel.
+template <class T, int CI, int CO>
+void group_grad_x(const T* __restrict g, const T* __restrict w, int64_t rows, T* __restrict gx,
+                  int64_t ldx) {
+  constexpr int L = std::min(CI, cpu::kW<T>);
+  using V = typename cpu::VecOf<T, L>::type;
+  for (int c0 = 0; c0 < CI; c0 += L) {
+    V wr[CO];
+    for (int o = 0; o < CO; ++o) wr[o] = cpu::load_vec<V>(w + o * CI + c0);
     for (int64_t r = 0; r < rows; ++r) {
-      VO acc = {};
-      for (int c = 0; c < CI; ++c) acc += x[r * ldx + c] * wc[c];
-      cpu::store_vec(y + r * CO, acc);
+      V acc = {};
+      for (int o = 0; o < CO; ++o) acc += g[r * CO + o] * wr[o];
+      cpu::store_vec(gx + r * ldx + c0, acc);
     }
-  } else {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t o = 0; o < O_; ++o) {
-        T acc = 0;
-        for (int64_t c = 0; c < C_; ++c) acc += x[r * ldx + c] * wt[c * O_ + o];
-        y[r * O_ + o] = acc;
-      }
   }
 }
 
+// gw (CO, CI) += sum over the rows of g[r][o] x[r][c]: blocks of kSumRows rows in T, then double.
 template <class T, int CI, int CO>
-void group_grad_x(const T* __restrict g, const T* __restrict w, int64_t C_, int64_t O_,
-                  int64_t rows, T* __restrict gx, int64_t ldx) {
-  if constexpr (CI > 0) {  // a row of grad_x: vectors of up to kW lanes, one multiply-add per output channel
-    constexpr int L = std::min(CI, cpu::kW<T>);
-    using V = typename cpu::VecOf<T, L>::type;
-    for (int c0 = 0; c0 < CI; c0 += L) {
-      V wr[CO];
-      for (int o = 0; o < CO; ++o) wr[o] = cpu::load_vec<V>(w + o * CI + c0);
-      for (int64_t r = 0; r < rows; ++r) {
-        V acc = {};
-        for (int o = 0; o < CO; ++o) acc += g[r * CO + o] * wr[o];
-        cpu::store_vec(gx + r * ldx + c0, acc);
-      }
-    }
-  } else {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < C_; ++c) {
-        T acc = 0;
-        for (int64_t o = 0; o < O_; ++o) acc += g[r * O_ + o] * w[o * C_ + c];
-        gx[r * ldx + c] = acc;
-      }
-  }
-}
-
-// gw (O, C) += sum over the rows of g[r][o] x[r][c]: blocks of kSumRows rows in T, then double.
-template <class T, int CI, int CO>
-void group_grad_w(const T* __restrict g, const T* __restrict x, int64_t ldx, int64_t C_,
-                  int64_t O_, int64_t rows, T* __restrict part, double* __restrict gw) {
+void group_grad_w(const T* __restrict g, const T* __restrict x, int64_t ldx, int64_t rows,
+                  double* __restrict gw) {
+  constexpr int L = std::min(CI, cpu::kW<T>);
+  using V = typename cpu::VecOf<T, L>::type;
   for (int64_t r0 = 0; r0 < rows; r0 += kSumRows) {
     const int64_t r1 = std::min(rows, r0 + kSumRows);
-    if constexpr (CI > 0) {
-      constexpr int L = std::min(CI, cpu::kW<T>);
-      using V = typename cpu::VecOf<T, L>::type;
-      for (int c0 = 0; c0 < CI; c0 += L) {
-        V acc[CO] = {};
-        for (int64_t r = r0; r < r1; ++r) {
-          const V xr = cpu::load_vec<V>(x + r * ldx + c0);
-          for (int o = 0; o < CO; ++o) acc[o] += g[r * CO + o] * xr;
-        }
-        for (int o = 0; o < CO; ++o)
-          for (int c = 0; c < L; ++c) gw[o * CI + c0 + c] += double(acc[o][c]);
+    for (int c0 = 0; c0 < CI; c0 += L) {
+      V acc[CO] = {};
+      for (int64_t r = r0; r < r1; ++r) {
+        const V xr = cpu::load_vec<V>(x + r * ldx + c0);
+        for (int o = 0; o < CO; ++o) acc[o] += g[r * CO + o] * xr;
       }
-    } else {
-      std::fill(part, part + O_ * C_, T(0));
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t o = 0; o < O_; ++o)
-          for (int64_t c = 0; c < C_; ++c) part[o * C_ + c] += g[r * O_ + o] * x[r * ldx + c];
-      for (int64_t i = 0; i < O_ * C_; ++i) gw[i] += double(part[i]);
+      for (int o = 0; o < CO; ++o)
+        for (int c = 0; c < L; ++c) gw[o * CI + c0 + c] += double(acc[o][c]);
     }
   }
 }
 
-// Calls f.template operator()<CI, CO>() with compile-time widths for the CRU squeezes of the
-// CIFAR ResNets (C -> C / 2 per half: 8 -> 4, 16 -> 8, 32 -> 16), else with <0, 0>.
+// Whether every block has kernels (C_i -> C_i / 2 for C_i = 8, 16, 32); with_widths calls
+// f.template operator()<CI, CO>() with a block's widths as compile-time constants.
+bool has_kernels(const std::vector<Tensor>& w) {
+  for (const Tensor& wi : w) {
+    const int64_t c = wi.size(1);
+    if (!((c == 8 || c == 16 || c == 32) && wi.size(0) == c / 2)) return false;
+  }
+  return true;
+}
 template <class F>
-void with_widths(int64_t C, int64_t O, F f) {
-  if (C == 8 && O == 4) f.template operator()<8, 4>();
-  else if (C == 16 && O == 8) f.template operator()<16, 8>();
-  else if (C == 32 && O == 16) f.template operator()<32, 16>();
-  else f.template operator()<0, 0>();
+void with_widths(int64_t C, F f) {
+  if (C == 8) f.template operator()<8, 4>();
+  else if (C == 16) f.template operator()<16, 8>();
+  else f.template operator()<32, 16>();
 }
 
-// Group i's first input channel.
-std::vector<int64_t> group_starts(const std::vector<Tensor>& w) {
+// Group i's first input channel (i = 0 .. w.size(); the last entry is the total).
+std::vector<int64_t> group_starts(const std::vector<Tensor>& w, int dim) {
   std::vector<int64_t> c0{0};
-  for (const Tensor& wi : w) c0.push_back(c0.back() + wi.size(1));
+  for (const Tensor& wi : w) c0.push_back(c0.back() + wi.size(dim));
   return c0;
+}
+
+// The blocks as one block-diagonal weight (sum O_i, sum C_i, 1, 1), for oneDNN.
+Tensor block_diagonal(const std::vector<Tensor>& w) {
+  const std::vector<int64_t> o0 = group_starts(w, 0), c0 = group_starts(w, 1);
+  Tensor d = Tensor::zeros({o0.back(), c0.back(), 1, 1}, w[0].dtype());
+  for (size_t i = 0; i < w.size(); ++i) d.slice_view(0, o0[i], o0[i + 1]).slice_view(1, c0[i], c0[i + 1]).copy_(w[i]);
+  return d;
 }
 
 }  // namespace
 
 std::vector<Tensor> CpuBackend::conv1x1_split(const Tensor& x_in, const std::vector<Tensor>& w) {
   const MemoryFormat cl = MemoryFormat::ChannelsLast, fmt = x_in.suggest_memory_format();
+  std::vector<Tensor> ys;
+  if (!has_kernels(w)) {  // other widths: one oneDNN convolution, each block's channels copied out
+    const Tensor y = conv2d(x_in, block_diagonal(w), Tensor(), Conv2dParams{});
+    const std::vector<int64_t> o0 = group_starts(w, 0);
+    for (size_t i = 0; i < w.size(); ++i) ys.push_back(y.slice_view(1, o0[i], o0[i + 1]).contiguous(fmt));
+    return ys;
+  }
   Tensor x = x_in.contiguous(cl);
   const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3);
-  const std::vector<int64_t> c0 = group_starts(w);
-  std::vector<Tensor> ys;
+  const std::vector<int64_t> c0 = group_starts(w, 1);
   for (const Tensor& wi : w)
     ys.push_back(Tensor::empty({N, wi.size(0), x.size(2), x.size(3)}, x.dtype(), Device::CPU, cl));
   SCCONV_DISPATCH_FLOAT(x.dtype(), "conv1x1_split", [&] {
@@ -143,10 +140,10 @@ std::vector<Tensor> CpuBackend::conv1x1_split(const Tensor& x_in, const std::vec
     parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
       for (int64_t n = lo; n < hi; ++n)  // the groups of a sample in turn (its rows stay in cache)
         for (size_t i = 0; i < w.size(); ++i) {
-          const int64_t O = w[i].size(0), Ci = w[i].size(1);
+          const int64_t O = w[i].size(0);
           T* y = ys[i].data<T>() + n * S * O;
-          with_widths(Ci, O, [&]<int CI, int CO>() {
-            group_forward<T, CI, CO>(X + n * S * C + c0[i], C, wt[i].data(), Ci, O, S, y);
+          with_widths(w[i].size(1), [&]<int CI, int CO>() {
+            group_forward<T, CI, CO>(X + n * S * C + c0[i], C, wt[i].data(), S, y);
           });
         }
     });
@@ -159,16 +156,34 @@ std::vector<Tensor> CpuBackend::conv1x1_split(const Tensor& x_in, const std::vec
 Conv1x1SplitGrads CpuBackend::conv1x1_split_backward(const std::vector<Tensor>& grad_y,
                                                      const Tensor& x_in, const std::vector<Tensor>& w) {
   const MemoryFormat cl = MemoryFormat::ChannelsLast, fmt = x_in.suggest_memory_format();
+  Conv1x1SplitGrads out;
+  if (!has_kernels(w)) {  // other widths: the blocks' gradients side by side, then oneDNN's passes
+    const std::vector<int64_t> o0 = group_starts(w, 0), c0 = group_starts(w, 1);
+    Tensor gy = Tensor::empty({x_in.size(0), o0.back(), x_in.size(2), x_in.size(3)}, x_in.dtype(),
+                              Device::CPU, fmt);
+    for (size_t i = 0; i < w.size(); ++i) {
+      Tensor window = gy.slice_view(1, o0[i], o0[i + 1]);
+      if (grad_y[i].defined()) window.copy_(grad_y[i]);
+      else window.fill_(0.0);
+    }
+    const Tensor wd = block_diagonal(w);
+    const Conv2dParams p;
+    out.grad_x = conv2d_backward_data(gy, wd, x_in.shape(), p);
+    const Tensor gwd = conv2d_backward_weights(gy, x_in, wd.shape(), false, p).first;
+    for (size_t i = 0; i < w.size(); ++i)
+      out.grad_w.push_back(gwd.slice_view(0, o0[i], o0[i + 1]).slice_view(1, c0[i], c0[i + 1]).contiguous());
+    return out;
+  }
   Tensor x = x_in.contiguous(cl);
   const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3);
-  const std::vector<int64_t> c0 = group_starts(w);
+  const std::vector<int64_t> c0 = group_starts(w, 1);
   std::vector<Tensor> g;
   int64_t wsize = 0;  // sum of O_i C_i
   for (size_t i = 0; i < w.size(); ++i) {
     g.push_back(grad_y[i].defined() ? grad_y[i].contiguous(cl) : Tensor());
     wsize += w[i].size(0) * w[i].size(1);
   }
-  Conv1x1SplitGrads out{Tensor::empty(x.shape(), x.dtype(), Device::CPU, cl), {}};
+  out.grad_x = Tensor::empty(x.shape(), x.dtype(), Device::CPU, cl);
   // each sample's part of every grad_w (a tensor: its block is reused, not fresh pages)
   Tensor per_sample = Tensor::empty({N, wsize}, DType::F64);
   SCCONV_DISPATCH_FLOAT(x.dtype(), "conv1x1_split_backward", [&] {
@@ -179,7 +194,6 @@ Conv1x1SplitGrads CpuBackend::conv1x1_split_backward(const std::vector<Tensor>& 
     T* GX = out.grad_x.data<T>();
     double* PS = per_sample.data<double>();
     parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
-      std::vector<T> part(wsize);
       for (int64_t n = lo; n < hi; ++n) {
         int64_t at = 0;  // this group's place in the sample's row of per_sample
         for (size_t i = 0; i < w.size(); ++i) {
@@ -194,9 +208,9 @@ Conv1x1SplitGrads CpuBackend::conv1x1_split_backward(const std::vector<Tensor>& 
           }
           const T* gy = g[i].data<T>() + n * S * O;
           const T* xs = X + n * S * C + c0[i];
-          with_widths(Ci, O, [&]<int CI, int CO>() {
-            group_grad_x<T, CI, CO>(gy, wv[i].data(), Ci, O, S, gx, C);
-            group_grad_w<T, CI, CO>(gy, xs, C, Ci, O, S, part.data(), gw);
+          with_widths(Ci, [&]<int CI, int CO>() {
+            group_grad_x<T, CI, CO>(gy, wv[i].data(), S, gx, C);
+            group_grad_w<T, CI, CO>(gy, xs, C, S, gw);
           });
         }
       }
