@@ -8,7 +8,9 @@
 // Forward reads x twice and writes y once; backward reads x and grad_y twice and writes grad_x
 // once. Work is split over (n, pair), each summed by one thread in a fixed order, so results
 // do not depend on the thread count. Channels-last input runs the same passes per sample on
-// rows of C channels (the second half of this file), with no transposes.
+// rows of C channels (the second half of this file), with no transposes; at 16, 32 and 64
+// channels a sample whose every z lies within [-2, 2] takes its sigmoid as a polynomial
+// (cpu::sigmoid_small: no exp, no divide), decided alike in the forward and the backward.
 #include <algorithm>
 #include <cmath>
 #include <utility>
