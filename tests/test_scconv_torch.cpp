@@ -165,6 +165,7 @@ TEST_CASE("whole models against PyTorch (float32 fast path)") {
     // same): its float64 check above pins the semantics to 1e-8; its float32 fast path is
     // checked block by block below.
     if (name == "resnet50_cifar_scconv") continue;
+    REQUIRE_MESSAGE(c.contains("gate_margin"), name << ": no gate_margin (regenerate with tools/gen_scconv_reference.py)");
     if (!c["gate_margin"].is_null())
       REQUIRE_MESSAGE(c["gate_margin"].get<double>() >= 5e-6, name << ": a gate value lies "
                           << c["gate_margin"].get<double>() << " from the SRU threshold, within float32 rounding");
