@@ -84,6 +84,7 @@ def module_of(kind, c_in, c_out, stride, opts):
 
 def main():
     torch.set_default_dtype(torch.float64)
+    SRU.track_gate_margin = True
     out, meta_modules, meta_models = {}, [], []
     for name, kind, c_in, c_out, stride, shape, opts in MODULE_CASES:
         m = module_of(kind, c_in, c_out, stride, opts).double()
@@ -121,7 +122,8 @@ def main():
                     [p.grad.sum(), (p.grad * r).sum(), (p.grad * p.grad).sum()])
         for bn, b in m.named_buffers():
             out[f"{name}.buffer.{bn}"] = b.detach().clone()
-        meta_models.append({"name": name, "config": cfg, "input": shape, "gate_margin": margin if margin != float("inf") else None})
+        meta_models.append({"name": name, "config": cfg, "input": shape,
+                            "gate_margin": margin if margin != float("inf") else None})
         print(f"{name}: loss {loss.item():.6f}, {sum(p.numel() for p in m.parameters())} params, "
               f"smallest |R - t| {margin:.2e}")
     meta = {"cases": json.dumps({"modules": meta_modules, "models": meta_models})}
