@@ -216,14 +216,11 @@ Conv1x1SplitGrads CpuBackend::conv1x1_split_backward(const std::vector<Tensor>& 
       }
     });
   });
-  int64_t at = 0;  // the samples' parts of each grad_w, summed in order
-  const double* PS = per_sample.data<double>();
+  int64_t at = 0;  // each grad_w: its columns of per_sample, summed over the samples in order
   for (const Tensor& wi : w) {
     const int64_t K = wi.size(0) * wi.size(1);
-    std::vector<double> gw(K, 0.0);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) gw[k] += PS[n * wsize + at + k];
-    out.grad_w.push_back(Tensor::from_vector(gw, wi.shape()).to(wi.dtype()));
+    out.grad_w.push_back(Tensor::from_vector(cpu::sum_in_sample_order(per_sample.data<double>() + at, N, wsize, K),
+                                             wi.shape()).to(wi.dtype()));
     at += K;
   }
   if (fmt != cl) out.grad_x = out.grad_x.contiguous(fmt);

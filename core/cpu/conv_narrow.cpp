@@ -24,6 +24,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/cpu/vec.h"
 #include "core/parallel.h"
 
 namespace scconv::cpu {
@@ -31,13 +32,13 @@ namespace scconv::cpu {
 namespace {
 
 // A vector of 64 bytes (16 float32 or 8 float64 lanes; one AVX-512 register, two AVX2 ones):
-// GCC/Clang vector extensions. Mask: lane indices for __builtin_shuffle.
+// cpu::VecOf (vec.h). Mask: lane indices for __builtin_shuffle.
 template <class T>
 struct Vec {
-  typedef T type __attribute__((vector_size(64)));
+  static constexpr int kLanes = kW<T>;
+  typedef typename VecOf<T, kLanes>::type type;
   typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> index;
   typedef index mask __attribute__((vector_size(64)));
-  static constexpr int kLanes = 64 / sizeof(T);
 };
 
 // ---- the sums of the lanes of CI vectors --------------------------------------------------------
@@ -88,8 +89,7 @@ inline void add_taps(const T* const* g, const typename Vec<T>::type* wv, typenam
   for (int t = 0; t < TAPS; ++t)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
-      V x;
-      std::memcpy(&x, g[t] + v * L, sizeof x);
+      const V x = load_vec<V>(g[t] + v * L);
 #pragma GCC unroll 8
       for (int c = 0; c < CI; ++c) acc[c] += x * wv[(t * CI + c) * NV + v];
     }

@@ -260,11 +260,8 @@ CRUFuseLowerGrads CpuBackend::cru_fuse_lower_backward(const Tensor& grad_y_in, c
                                grad_w_per_sample.data<double>());
     });
   });
-  std::vector<double> grad_w(C * Q, 0.0);  // the samples' parts, in order
-  const double* part = grad_w_per_sample.data<double>();
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t i = 0; i < C * Q; ++i) grad_w[i] += part[n * C * Q + i];
-  out.grad_w = Tensor::from_vector(grad_w, w_in.shape()).to(w_in.dtype());
+  out.grad_w = Tensor::from_vector(cpu::sum_in_sample_order(grad_w_per_sample.data<double>(), N, C * Q, C * Q),
+                                  w_in.shape()).to(w_in.dtype());
   if (fmt != cl) {
     out.grad_y1 = out.grad_y1.contiguous(fmt);
     out.grad_low = out.grad_low.contiguous(fmt);

@@ -163,6 +163,17 @@ inline void store_vec(T* p, const V& v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
 
+// out[k] = sum over n < N of parts[n * stride + k] (k < K), added in the order of n: a kernel that
+// gives each sample to one thread writes per-sample partial sums, and this sums them the same
+// way at any thread count.
+inline std::vector<double> sum_in_sample_order(const double* parts, int64_t N, int64_t stride,
+                                               int64_t K) {
+  std::vector<double> out(K, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) out[k] += parts[n * stride + k];
+  return out;
+}
+
 // exp(x) in a form that loops vectorise (no library call, no branch): x = k ln2 + r with
 // |r| <= ln2 / 2, e^r by its degree-6 Taylor polynomial (relative error < 2e-7), times 2^k
 // built in the exponent bits. Inputs are clamped to [-87, 88], where the result is a normal float.

@@ -6,8 +6,8 @@
 //             backward, then grad_y1 = b0 grad_y + grad_s0 / S, grad_y2 = b1 grad_y + grad_s1 / S.
 // The fast kernel (core/cpu/cru.cpp) runs the same steps as two passes each way.
 // cru_fuse_lower is the same fuse with y2 = conv1x1(low, w) (low (N, Q, H, W), w (C, Q, 1, 1)):
-// here y2 is built first and the steps above follow; backward adds grad_low = w^T grad_y2 and
-// grad_w = sum over n and pixels of grad_y2 low^T (core/cpu/cru_lower.cpp never builds y2).
+// here y2 is built first (the reference convolution) and the steps above follow; backward adds
+// the convolution's gradients of low and w (core/cpu/cru_lower.cpp never builds y2).
 #include <vector>
 
 #include "core/math/cru.h"
@@ -94,27 +94,12 @@ CRUFuseGrads ReferenceBackend::cru_fuse_backward(const Tensor& grad_y, const Ten
 }
 
 // ---- the fuse with the lower branch's 1x1 convolution folded in ----------------------------------
-
-namespace {
-// y2 = conv1x1(low, w) (N, C, H, W), in double.
-std::vector<double> project(const Tensor& low, const Tensor& w, int64_t C) {
-  const int64_t N = low.size(0), Q = low.size(1), S = low.size(2) * low.size(3);
-  std::vector<double> y2(N * C * S);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t j = 0; j < Q; ++j) {
-        const double wc = ref::get(w, c * Q + j);
-        for (int64_t k = 0; k < S; ++k) y2[(n * C + c) * S + k] += wc * ref::get(low, (n * Q + j) * S + k);
-      }
-  return y2;
-}
-}  // namespace
+// y2 and the 1x1 convolution's gradients by the reference convolution loops, in float64.
 
 Tensor ReferenceBackend::cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w,
                                         int kind, Tensor& b_out) {
-  const int64_t C = y1.size(1);
-  const Tensor y2 = Tensor::from_vector(project(low, w, C), y1.shape());  // float64
-  Tensor y = cru_fuse(y1.to(DType::F64), {y2}, kind, b_out);
+  const Tensor y2 = ReferenceBackend::conv2d(low.to(DType::F64), w.to(DType::F64), Tensor(), Conv2dParams{});
+  Tensor y = ReferenceBackend::cru_fuse(y1.to(DType::F64), {y2}, kind, b_out);
   b_out = b_out.to(y1.dtype());
   return y.to(y1.dtype());
 }
@@ -122,22 +107,15 @@ Tensor ReferenceBackend::cru_fuse_lower(const Tensor& y1, const Tensor& low, con
 CRUFuseLowerGrads ReferenceBackend::cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
                                                             const Tensor& low, const Tensor& w,
                                                             int kind, const Tensor& b) {
-  const int64_t N = y1.size(0), C = y1.size(1), Q = low.size(1), S = low.size(2) * low.size(3);
-  const Tensor y2 = Tensor::from_vector(project(low, w, C), y1.shape());
+  const Conv2dParams p;
+  const Tensor low64 = low.to(DType::F64), w64 = w.to(DType::F64);
   // in float64 throughout: y1's dtype decides the gradients' dtype
-  CRUFuseGrads g = cru_fuse_backward(grad_y, y1.to(DType::F64), {y2}, kind, b);
+  CRUFuseGrads g = ReferenceBackend::cru_fuse_backward(
+      grad_y, y1.to(DType::F64), {ReferenceBackend::conv2d(low64, w64, Tensor(), p)}, kind, b);
   const Tensor& g2 = g.grad_y2_parts[0];  // (N, C, H, W)
-  std::vector<double> grad_low(low.numel()), grad_w(C * Q);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t j = 0; j < Q; ++j)
-        for (int64_t k = 0; k < S; ++k) {
-          const double gy2 = ref::get(g2, (n * C + c) * S + k);
-          grad_low[(n * Q + j) * S + k] += ref::get(w, c * Q + j) * gy2;
-          grad_w[c * Q + j] += gy2 * ref::get(low, (n * Q + j) * S + k);
-        }
-  return {g.grad_y1.to(y1.dtype()), Tensor::from_vector(grad_low, low.shape()).to(low.dtype()),
-          Tensor::from_vector(grad_w, w.shape()).to(w.dtype())};
+  return {g.grad_y1.to(y1.dtype()),
+          ReferenceBackend::conv2d_backward_data(g2, w64, low.shape(), p).to(low.dtype()),
+          ReferenceBackend::conv2d_backward_weights(g2, low64, w.shape(), false, p).first.to(w.dtype())};
 }
 
 }  // namespace scconv

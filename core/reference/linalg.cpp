@@ -145,23 +145,15 @@ std::pair<Tensor, Tensor> ReferenceBackend::conv2d_backward_weights(const Tensor
   return {gw, gb};
 }
 
-// ---- block-diagonal 1x1 convolution, one output per block ----------------------------------------
+// ---- block-diagonal 1x1 convolution, one output per block: each block is the convolution above
+// of its channels (a view), and its gradient goes to its window of grad_x ----------------------------
 
 std::vector<Tensor> ReferenceBackend::conv1x1_split(const Tensor& x, const std::vector<Tensor>& w) {
-  const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3);
   std::vector<Tensor> ys;
   int64_t c0 = 0;
   for (const Tensor& wi : w) {
-    const int64_t O = wi.size(0), Ci = wi.size(1);
-    std::vector<double> y(N * O * S);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t o = 0; o < O; ++o)
-        for (int64_t c = 0; c < Ci; ++c) {
-          const double wv = ref::get(wi, o * Ci + c);
-          for (int64_t p = 0; p < S; ++p) y[(n * O + o) * S + p] += wv * ref::get(x, (n * C + c0 + c) * S + p);
-        }
-    ys.push_back(Tensor::from_vector(y, {N, O, x.size(2), x.size(3)}).to(x.dtype()));
-    c0 += Ci;
+    ys.push_back(ReferenceBackend::conv2d(x.slice_view(1, c0, c0 + wi.size(1)), wi, Tensor(), Conv2dParams{}));
+    c0 += wi.size(1);
   }
   return ys;
 }
@@ -169,28 +161,20 @@ std::vector<Tensor> ReferenceBackend::conv1x1_split(const Tensor& x, const std::
 Conv1x1SplitGrads ReferenceBackend::conv1x1_split_backward(const std::vector<Tensor>& grad_y,
                                                            const Tensor& x,
                                                            const std::vector<Tensor>& w) {
-  const int64_t N = x.size(0), C = x.size(1), S = x.size(2) * x.size(3);
-  std::vector<double> gx(x.numel());
-  Conv1x1SplitGrads out;
+  const Conv2dParams p;
+  Conv1x1SplitGrads out{Tensor::zeros(x.shape(), x.dtype()), {}};
   int64_t c0 = 0;
   for (size_t i = 0; i < w.size(); ++i) {
-    const int64_t O = w[i].size(0), Ci = w[i].size(1);
-    std::vector<double> gw(O * Ci);
-    if (grad_y[i].defined())
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t o = 0; o < O; ++o)
-          for (int64_t c = 0; c < Ci; ++c) {
-            const double wv = ref::get(w[i], o * Ci + c);
-            for (int64_t p = 0; p < S; ++p) {
-              const double g = ref::get(grad_y[i], (n * O + o) * S + p);
-              gx[(n * C + c0 + c) * S + p] += wv * g;
-              gw[o * Ci + c] += g * ref::get(x, (n * C + c0 + c) * S + p);
-            }
-          }
-    out.grad_w.push_back(Tensor::from_vector(gw, w[i].shape()).to(w[i].dtype()));
-    c0 += Ci;
+    const int64_t c1 = c0 + w[i].size(1);
+    const Tensor xi = x.slice_view(1, c0, c1);
+    if (grad_y[i].defined()) {
+      out.grad_x.slice_view(1, c0, c1).copy_(ReferenceBackend::conv2d_backward_data(grad_y[i], w[i], xi.shape(), p));
+      out.grad_w.push_back(ReferenceBackend::conv2d_backward_weights(grad_y[i], xi, w[i].shape(), false, p).first);
+    } else {
+      out.grad_w.push_back(Tensor::zeros(w[i].shape(), w[i].dtype()));
+    }
+    c0 = c1;
   }
-  out.grad_x = Tensor::from_vector(gx, x.shape()).to(x.dtype());
   return out;
 }
 
