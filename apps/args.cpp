@@ -1,6 +1,7 @@
 // apps/args.cpp: see args.h.
 #include "apps/args.h"
 
+#include <cmath>
 #include <iostream>
 
 #include "core/error.h"
@@ -21,13 +22,13 @@ bool ArgParser::parse(const Args& args) {
     const Opt* opt = nullptr;
     for (auto& [n, o] : opts_)
       if (n == a) opt = &o;
-    SCCONV_CHECK(opt, "unknown option '" << a << "' (see scconv " << command_ << " --help)");
+    SCCONV_USAGE_CHECK(opt, "unknown option '" << a << "' (see scconv " << command_ << " --help)");
     if (!opt->value) {
       values_[a].push_back("1");
       continue;
     }
-    SCCONV_CHECK(i + 1 < args.size(), "option " << a << " needs a value");
-    SCCONV_CHECK(opt->repeat || !values_.count(a), "option " << a << " given twice");
+    SCCONV_USAGE_CHECK(i + 1 < args.size(), "option " << a << " needs a value");
+    SCCONV_USAGE_CHECK(opt->repeat || !values_.count(a), "option " << a << " given twice");
     values_[a].push_back(args[++i]);
   }
   return true;
@@ -43,16 +44,55 @@ std::vector<std::string> ArgParser::all(const std::string& name) const {
   return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
-int64_t ArgParser::get_int(const std::string& name, int64_t fallback) const {
+int64_t ArgParser::get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const {
   if (!has(name)) return fallback;
-  std::string v = get(name);
+  const std::string v = get(name);
+  size_t used = 0;
+  int64_t n = 0;
+  bool ok = false;
   try {
-    size_t used = 0;
-    int64_t n = std::stoll(v, &used);
-    if (used == v.size()) return n;
-  } catch (...) {
+    n = std::stoll(v, &used, 10);
+    ok = used == v.size();
+  } catch (const std::exception&) {  // not a number, or beyond int64
   }
-  SCCONV_FAIL("option " << name << ": '" << v << "' is not an integer");
+  SCCONV_USAGE_CHECK(ok, "option " << name << ": '" << v << "' is not an integer");
+  SCCONV_USAGE_CHECK(n >= lo && n <= hi, "option " << name << ": " << n << " is outside [" << lo << ", " << hi << "]");
+  return n;
+}
+
+double ArgParser::get_number(const std::string& name, double fallback, double lo, double hi) const {
+  if (!has(name)) return fallback;
+  const std::string v = get(name);
+  size_t used = 0;
+  double x = 0;
+  bool ok = false;
+  try {
+    x = std::stod(v, &used);
+    ok = used == v.size() && std::isfinite(x);
+  } catch (const std::exception&) {
+  }
+  SCCONV_USAGE_CHECK(ok, "option " << name << ": '" << v << "' is not a finite number");
+  SCCONV_USAGE_CHECK(x >= lo && x <= hi, "option " << name << ": " << x << " is outside [" << lo << ", " << hi << "]");
+  return x;
+}
+
+namespace {
+std::string either(std::initializer_list<const char*> names) {
+  std::string s;
+  size_t i = 0;
+  for (const char* n : names) s += (i++ ? (i == names.size() ? " or " : ", ") : "") + std::string(n);
+  return s;
+}
+}  // namespace
+
+void ArgParser::require(std::initializer_list<const char*> names) const {
+  for (const char* n : names) SCCONV_USAGE_CHECK(has(n), "option " << n << " is required (see scconv " << command_ << " --help)");
+}
+
+void ArgParser::require_one_of(std::initializer_list<const char*> names) const {
+  int given = 0;
+  for (const char* n : names) given += has(n);
+  SCCONV_USAGE_CHECK(given == 1, "give exactly one of " << either(names) << " (see scconv " << command_ << " --help)");
 }
 
 void ArgParser::usage() const {

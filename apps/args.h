@@ -1,7 +1,10 @@
 // apps/args.h: command-line option parsing shared by the subcommands. Options are declared
-// with a help line; unknown options, missing values and bad numbers are errors naming the
-// option. `--help` prints the declared options.
+// with a help line; unknown options, missing values, numbers that are malformed or out of their
+// range, and missing or conflicting required options are UsageErrors naming the option (exit
+// code 2). `--help` prints the declared options.
 #pragma once
+#include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,7 +24,12 @@ class ArgParser {
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::string get(const std::string& name, const std::string& fallback = "") const;
   std::vector<std::string> all(const std::string& name) const;
-  int64_t get_int(const std::string& name, int64_t fallback) const;
+  // An integer in [lo, hi] (the fallback when absent).
+  int64_t get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const;
+  // A finite number in [lo, hi].
+  double get_number(const std::string& name, double fallback, double lo, double hi) const;
+  void require(std::initializer_list<const char*> names) const;         // each must be given
+  void require_one_of(std::initializer_list<const char*> names) const;  // exactly one
   void usage() const;
 
  private:

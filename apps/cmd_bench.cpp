@@ -337,20 +337,10 @@ int cmd_bench(const Args& args) {
   if (!p.parse(args)) return 0;
   const std::string algo = p.get("--conv-algorithm", "auto");
   set_conv_algorithm(parse_conv_algorithm(algo));
-  const int64_t batch = p.get_int("--batch", 128);
-  SCCONV_CHECK(batch >= 1, "option --batch: must be at least 1, got " << batch);
-  const int64_t threads = p.get_int("--threads", 0);
-  SCCONV_CHECK(threads >= 0 && threads <= 1024, "option --threads: must be in [1, 1024], got " << threads);
-  double seconds = 5;
-  if (p.has("--seconds")) {
-    try {
-      seconds = std::stod(p.get("--seconds"));
-    } catch (...) {
-      seconds = -1;
-    }
-    SCCONV_CHECK(seconds >= 0, "option --seconds: expected a non-negative number, got '" << p.get("--seconds") << "'");
-  }
-  SCCONV_CHECK(!p.has("--versus") || p.has("--model") || p.has("--model-config"),
+  const int64_t batch = p.get_int("--batch", 128, 1, 65536);
+  const int64_t threads = p.get_int("--threads", 0, 0, kMaxThreads);
+  const double seconds = p.get_number("--seconds", 5, 0, 86400);
+  SCCONV_USAGE_CHECK(!p.has("--versus") || p.has("--model") || p.has("--model-config"),
                "option --versus: compares with the model of --model or --model-config; give one");
   if (!p.has("--model") && !p.has("--model-config")) {
     std::vector<std::string> models = p.has("--models") ? split_list(p.get("--models"))

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "apps/commands.h"
+#include "apps/args.h"
 #include "autograd/ops.h"
 #include "core/parallel.h"
 
@@ -32,35 +32,17 @@ void synthetic_batch(Generator& g, int64_t n, Tensor& images, Tensor& labels) {
   }
 }
 
-int64_t parse_int(const Args& a, size_t i, const std::string& flag) {
-  SCCONV_CHECK(i + 1 < a.size(), "option " << flag << " needs a value");
-  try {
-    return std::stoll(a[i + 1]);
-  } catch (...) {
-    SCCONV_FAIL("option " << flag << ": '" << a[i + 1] << "' is not an integer");
-  }
-}
-
 }  // namespace
 
 int cmd_demo(const Args& args) {
-  int64_t steps = 300, threads = 0, seed = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help") {
-      std::cout << "scconv demo [--steps 300] [--threads N] [--seed S]\n";
-      return 0;
-    } else if (args[i] == "--steps") {
-      steps = parse_int(args, i++, "--steps");
-    } else if (args[i] == "--threads") {
-      threads = parse_int(args, i++, "--threads");
-    } else if (args[i] == "--seed") {
-      seed = parse_int(args, i++, "--seed");
-    } else {
-      SCCONV_FAIL("unknown option '" << args[i] << "' (see scconv demo --help)");
-    }
-  }
-  SCCONV_CHECK(steps > 0, "--steps must be positive");
-  set_num_threads(static_cast<int>(threads));
+  ArgParser p("demo", "train a small CNN on synthetic images (no data needed)");
+  p.option("--steps", "training steps of 64 images (default 300)");
+  p.option("--threads", "threads (default: all cores)");
+  p.option("--seed", "seed of the weights and the images (default 0)");
+  if (!p.parse(args)) return 0;
+  const int64_t steps = p.get_int("--steps", 300, 1, 10000000);
+  set_num_threads(p.get_int("--threads", 0, 0, kMaxThreads));
+  const int64_t seed = p.get_int("--seed", 0, 0, INT64_MAX);
   Generator g(static_cast<uint64_t>(seed));
 
   // Parameters: Kaiming-normal convs, BN gamma 1 / beta 0, small linear.

@@ -1,42 +1,96 @@
 // apps/cmd_eval.cpp: `scconv eval`: test loss and accuracy of a trained model, per-class
 // accuracy and the confusion matrix, images/s.
 //   scconv eval --checkpoint runs/quick [--data DIR] [--json]
+//   scconv eval --weights resnet20.safetensors --model resnet20 --data DIR [--dataset cifar10]
 // --checkpoint takes a run directory, a checkpoint directory, or a model .safetensors file
-// written by scconv train (its metadata holds the config).
+// written by scconv train (its metadata holds the config and the class names). --weights takes
+// any safetensors file of the model's parameters and buffers by name (one saved from PyTorch,
+// say) with the model given by --model/--model-config; its images are normalised with the
+// standard convention (pixel / 255 - mean) / std and CIFAR-10's mean and std.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
-#include "apps/args.h"
+#include "apps/model_args.h"
 #include "apps/trainer.h"
+#include "core/config.h"
 #include "core/parallel.h"
-#include "core/safetensors.h"
 #include "models/resnet.h"
 
 namespace scconv::apps {
 
-int cmd_eval(const Args& args) {
+namespace {
+// The model file that --checkpoint names.
+std::string model_file_of(const std::filesystem::path& c) {
   namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(c, ec)) return c.string();
+  if (!find_checkpoint(c.string()).empty()) return find_checkpoint(c.string()) + "/model.safetensors";
+  if (fs::is_regular_file(c / "model.safetensors", ec)) return (c / "model.safetensors").string();
+  SCCONV_FAIL("--checkpoint: no model in '" << c.string()
+                                            << "' (expected a run directory, a checkpoint directory or a .safetensors file)");
+}
+
+void print_text(const std::string& file, const EvalResult& r, const std::vector<std::string>& classes,
+                const std::vector<double>& per_class, double ips) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s: %lld test images, loss %.4f, accuracy %.2f%%, %.0f images/s\n\nper class:\n",
+                file.c_str(), (long long)r.count, r.loss, 100 * r.accuracy, ips);
+  std::cout << buf;
+  const size_t K = r.confusion.size();
+  for (size_t t = 0; t < K; ++t) {
+    std::snprintf(buf, sizeof buf, "  %-12s %6.2f%%\n", t < classes.size() ? classes[t].c_str() : "?", 100 * per_class[t]);
+    std::cout << buf;
+  }
+  std::cout << "\nconfusion matrix (rows: true class, columns: predicted):\n";
+  for (size_t t = 0; t < K; ++t) {
+    std::snprintf(buf, sizeof buf, "  %-12s", t < classes.size() ? classes[t].c_str() : "?");
+    std::cout << buf;
+    for (int64_t v : r.confusion[t]) {
+      std::snprintf(buf, sizeof buf, " %5lld", (long long)v);
+      std::cout << buf;
+    }
+    std::cout << "\n";
+  }
+}
+}  // namespace
+
+int cmd_eval(const Args& args) {
   ArgParser p("eval", "evaluate a trained model on the test set");
-  p.option("--checkpoint", "run directory, checkpoint directory or model .safetensors file");
+  p.option("--checkpoint", "run directory, checkpoint directory or model .safetensors file written by scconv train");
+  p.option("--weights", "a safetensors file of parameters and buffers by name (e.g. from PyTorch); needs --model");
+  declare_model_options(p);
+  p.option("--dataset", "with --weights: cifar10 (default), cifar100 or folder");
   p.option("--data", "data directory (default: the one the model was trained on)");
   p.option("--threads", "threads (default: all cores)");
   p.option("--json", "print one JSON object", false);
   if (!p.parse(args)) return 0;
-  SCCONV_CHECK(p.has("--checkpoint"), "--checkpoint is required");
-  fs::path c = p.get("--checkpoint");
+  p.require_one_of({"--checkpoint", "--weights"});
+  TrainConfig cfg;
   std::string file;
-  if (fs::is_regular_file(c)) file = c.string();
-  else if (!find_checkpoint(c.string()).empty()) file = find_checkpoint(c.string()) + "/model.safetensors";
-  else if (fs::is_regular_file(c / "model.safetensors")) file = (c / "model.safetensors").string();
-  SCCONV_CHECK(!file.empty(), "--checkpoint: no model in '" << c.string() << "' (expected a run directory, a checkpoint directory or a .safetensors file)");
-  TrainConfig cfg = parse_train_config(checkpoint_config(file), file);
-  set_num_threads(static_cast<int>(p.get_int("--threads", 0)));
+  SafetensorsFile weights;
+  std::vector<std::string> classes;
+  if (p.has("--checkpoint")) {
+    for (const char* o : {"--model", "--model-config", "--set", "--dataset"})
+      SCCONV_USAGE_CHECK(!p.has(o), "--checkpoint: the model and data come from the checkpoint; " << o << " goes with --weights");
+    file = model_file_of(p.get("--checkpoint"));
+    ModelFile m = read_model_file(file);
+    cfg = parse_train_config(m.config, file);
+    weights = std::move(m.file);
+    classes = m.classes;
+  } else {
+    file = p.get("--weights");
+    nlohmann::json j{{"model", model_json_from(p)}, {"data", {{"dataset", p.get("--dataset", "cifar10")}}}};
+    cfg = parse_train_config(j, "--weights " + file);
+    weights = load_safetensors(file);
+  }
+  set_num_threads(p.get_int("--threads", 0, 0, kMaxThreads));
   Generator g(0);
   auto model = build_model(cfg.model, g);
-  model->load_state_dict(load_safetensors(file).tensors, true, file);
-  Datasets d = load_datasets(cfg, p.get("--data"));
-  EvalResult r = evaluate(*model, d.test, cfg.augment);
+  model->load_state_dict(weights.tensors, true, file);
+  check_finite_state(*model, file);
+  Dataset test = load_test_set(cfg, p.get("--data"), classes);
+  EvalResult r = evaluate(*model, test, cfg.augment);
   const size_t K = r.confusion.size();
   std::vector<double> per_class(K, 0);
   for (size_t t = 0; t < K; ++t) {
@@ -47,29 +101,13 @@ int cmd_eval(const Args& args) {
   const double ips = double(r.count) / std::max(r.seconds, 1e-9);
   if (p.has("--json")) {
     nlohmann::json j{{"model_file", file}, {"images", r.count}, {"test_loss", r.loss}, {"test_acc", r.accuracy},
-                     {"images_per_second", ips}, {"classes", d.test.classes}, {"per_class_acc", per_class},
-                     {"confusion", r.confusion}};
-    std::cout << j.dump(2) << "\n";
+                     {"images_per_second", ips}, {"classes", test.classes}, {"per_class_acc", per_class},
+                     {"confusion", r.confusion}, {"input", "(pixel / 255 - mean) / std"},
+                     {"mean", cfg.augment.mean}, {"std", cfg.augment.std}};
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "%s: %lld test images, loss %.4f, accuracy %.2f%%, %.0f images/s\n\nper class:\n",
-                file.c_str(), (long long)r.count, r.loss, 100 * r.accuracy, ips);
-  std::cout << buf;
-  for (size_t t = 0; t < K; ++t) {
-    std::snprintf(buf, sizeof buf, "  %-12s %6.2f%%\n", d.test.classes[t].c_str(), 100 * per_class[t]);
-    std::cout << buf;
-  }
-  std::cout << "\nconfusion matrix (rows: true class, columns: predicted):\n";
-  for (size_t t = 0; t < K; ++t) {
-    std::snprintf(buf, sizeof buf, "  %-12s", d.test.classes[t].c_str());
-    std::cout << buf;
-    for (int64_t v : r.confusion[t]) {
-      std::snprintf(buf, sizeof buf, " %5lld", (long long)v);
-      std::cout << buf;
-    }
-    std::cout << "\n";
-  }
+  print_text(file, r, test.classes, per_class, ips);
   return 0;
 }
 

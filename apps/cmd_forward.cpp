@@ -34,10 +34,10 @@ int cmd_forward(const Args& args) {
   p.option("--seed", "initialisation seed when no --weights are given (default 0)");
   p.option("--threads", "threads (default: all cores)");
   if (!p.parse(args)) return 0;
-  SCCONV_CHECK(p.has("--input") && p.has("--output"), "--input and --output are required");
-  set_num_threads(static_cast<int>(p.get_int("--threads", 0)));
+  p.require({"--input", "--output"});
+  set_num_threads(p.get_int("--threads", 0, 0, kMaxThreads));
   ModelConfig cfg = parse_model_config(model_json_from(p), p.get("--model-config", p.get("--model")));
-  Generator g(static_cast<uint64_t>(p.get_int("--seed", 0)));
+  Generator g(static_cast<uint64_t>(p.get_int("--seed", 0, 0, INT64_MAX)));
   auto model = build_model(cfg, g);
   if (p.has("--weights")) {
     std::string wpath = p.get("--weights");

@@ -9,6 +9,7 @@
 #include "apps/args.h"
 #include "apps/trainer.h"
 #include "core/config.h"
+#include "core/parallel.h"
 
 namespace scconv::apps {
 
@@ -20,20 +21,20 @@ int cmd_train(const Args& args) {
   p.option("--data", "data directory (overrides data.dir)");
   p.option("--threads", "threads (overrides threads; 0 = all cores)");
   p.option("--seed", "seed for initial weights, data order and augmentation (overrides seed)");
+  p.option("--allow-foreign-files", "the output folder may hold files that are not a run's (they are left alone)", false);
   if (!p.parse(args)) return 0;
-  SCCONV_CHECK(p.has("--config") != p.has("--resume"), "give exactly one of --config or --resume");
+  p.require_one_of({"--config", "--resume"});
   nlohmann::json j;
   std::string source;
   if (p.has("--resume")) {
     const std::string out = p.get("--resume");
-    std::string dir = find_checkpoint(out);
-    SCCONV_CHECK(!dir.empty(), "--resume: no checkpoint in '" << out << "/checkpoint'");
-    j = config::read_json_file(dir + "/state.json").at("config");
+    config::check_utf8(out, "--resume");
+    j = resume_config(out);
     j["out"] = out;
-    source = dir + "/state.json";
+    source = out + "/checkpoint/state.json";
   } else {
     const std::string c = p.get("--config");
-    if (std::filesystem::is_regular_file(c)) {
+    if (std::error_code ec; std::filesystem::is_regular_file(c, ec)) {
       j = config::read_json_file(c);
       source = c;
     } else {
@@ -43,11 +44,14 @@ int cmd_train(const Args& args) {
     }
   }
   for (const std::string& s : p.all("--set")) config::apply_set(j, s);
-  if (p.has("--data")) j["data"]["dir"] = p.get("--data");
-  if (p.has("--threads")) j["threads"] = p.get_int("--threads", 0);
-  if (p.has("--seed")) j["seed"] = p.get_int("--seed", 0);
+  if (p.has("--data")) {
+    config::check_utf8(p.get("--data"), "--data");
+    config::set_path(j, "data.dir", p.get("--data"), "--data");
+  }
+  if (p.has("--threads")) j["threads"] = p.get_int("--threads", 0, 0, kMaxThreads);
+  if (p.has("--seed")) j["seed"] = p.get_int("--seed", 0, INT64_MIN, INT64_MAX);
   TrainConfig cfg = parse_train_config(j, source);
-  return train(cfg, p.has("--resume"));
+  return train(cfg, p.has("--resume"), p.has("--allow-foreign-files"));
 }
 
 }  // namespace scconv::apps

@@ -1,7 +1,14 @@
 // apps/main.cpp: the `scconv` command line. `scconv <command> [options]`; `scconv help` lists
-// the commands. Every error reaches the user as one line naming what is wrong, exit code 2.
+// the commands. Every error reaches the user as one line naming what is wrong. Exit codes:
+//   0   success
+//   1   a user error: bad input, config or data, a file that cannot be read or written
+//   2   a usage error: unknown command or option, a missing or malformed option value
+//   3   an internal fault (a bug: please report it with the command line)
+//   130 stopped by Ctrl-C / SIGTERM after writing a checkpoint (scconv train)
 #include <cstring>
+#include <filesystem>
 #include <iostream>
+#include <new>
 
 #include "apps/commands.h"
 #include "core/error.h"
@@ -46,14 +53,23 @@ int main(int argc, char** argv) {
     if (name != c.name) continue;
     try {
       return c.run(scconv::apps::Args(argv + 2, argv + argc));
+    } catch (const scconv::UsageError& e) {
+      std::cerr << "scconv " << name << ": usage error: " << e.what() << "\n";
+      return 2;
     } catch (const scconv::Error& e) {
       std::cerr << "scconv " << name << ": error: " << e.what() << "\n";
-      return 2;
+      return 1;
+    } catch (const std::filesystem::filesystem_error& e) {  // names the path(s): permissions, loops, ...
+      std::cerr << "scconv " << name << ": error: " << e.what() << "\n";
+      return 1;
+    } catch (const std::bad_alloc&) {
+      std::cerr << "scconv " << name << ": error: out of memory\n";
+      return 1;
     } catch (const std::exception& e) {
       std::cerr << "scconv " << name << ": internal error: " << e.what() << "\n";
       return 3;
     }
   }
-  std::cerr << "scconv: unknown command '" << name << "'\n";
+  std::cerr << "scconv: usage error: unknown command '" << name << "'\n";
   return usage(std::cerr);
 }

@@ -13,8 +13,7 @@ void declare_model_options(ArgParser& p) {
 }
 
 nlohmann::json model_json_from(const ArgParser& p) {
-  SCCONV_CHECK(p.has("--model-config") != p.has("--model"),
-               "give exactly one of --model-config FILE or --model PRESET");
+  p.require_one_of({"--model", "--model-config"});
   nlohmann::json j = p.has("--model") ? load_model_preset(p.get("--model"))
                                       : config::read_json_file(p.get("--model-config"));
   for (const std::string& s : p.all("--set")) config::apply_set(j, s);

@@ -1,10 +1,12 @@
 // apps/train_config.cpp: see train_config.h.
 #include "apps/train_config.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/backend.h"
 #include "core/config.h"
+#include "core/parallel.h"
 
 namespace scconv::apps {
 
@@ -12,10 +14,10 @@ namespace {
 std::vector<double> num_list(const config::Reader& r, const char* key, std::vector<double> fallback) {
   if (!r.has(key)) return fallback;
   const auto& v = r.value().at(key);
-  SCCONV_CHECK(v.is_array(), r.key_path(key) << ": expected a list of numbers, got " << v.dump());
+  SCCONV_CHECK(v.is_array(), r.key_path(key) << ": expected a list of numbers, got " << config::brief(v));
   std::vector<double> out;
   for (auto& e : v) {
-    SCCONV_CHECK(e.is_number(), r.key_path(key) << ": expected a list of numbers, got " << v.dump());
+    SCCONV_CHECK(e.is_number(), r.key_path(key) << ": expected a list of numbers, got " << config::brief(v));
     out.push_back(e.get<double>());
   }
   return out;
@@ -42,7 +44,7 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     TrainConfig c;
     config::Reader r(j, "");
     r.only({"model", "data", "optim", "schedule", "epochs", "batch_size", "seed", "threads",
-            "conv_algorithm", "out"});
+            "conv_algorithm", "nonfinite", "out"});
     SCCONV_CHECK(r.has("model"), "missing key 'model' (a model config object or a preset name)");
     const auto& m = j.at("model");
     c.model_json = m.is_string() ? load_model_preset(m.get<std::string>()) : m;
@@ -57,20 +59,21 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     SCCONV_CHECK(c.dataset == "cifar10" || c.dataset == "cifar100" || c.dataset == "folder",
                  "data.dataset: unknown value \"" << c.dataset << "\" (accepted: \"cifar10\", \"cifar100\", \"folder\")");
     c.data_dir = d.str("dir", c.dataset == "cifar100" ? "data/cifar-100-binary" : "data/cifar-10-batches-bin");
-    c.val_split = d.integer("val_split", 0);
-    SCCONV_CHECK(c.val_split >= 0, "data.val_split: must be >= 0, got " << c.val_split);
+    c.val_split = d.integer("val_split", 0, 0, INT32_MAX);
     config::Reader a = d.child("augment");
     a.only({"crop_padding", "flip", "cutout"});
-    c.augment.crop_padding = a.integer("crop_padding", 4);
+    c.augment.crop_padding = a.integer("crop_padding", 4, 0, 1024);
     c.augment.flip = a.boolean("flip", true);
-    c.augment.cutout = a.integer("cutout", 0);
-    SCCONV_CHECK(c.augment.crop_padding >= 0 && c.augment.cutout >= 0, "data.augment: crop_padding and cutout must be >= 0");
+    c.augment.cutout = a.integer("cutout", 0, 0, 8192);
     c.augment.mean = num_list(d, "mean", c.augment.mean);
     c.augment.std = num_list(d, "std", c.augment.std);
     SCCONV_CHECK(c.augment.mean.size() == 3 && c.augment.std.size() == 3, "data.mean and data.std need 3 values (R, G, B)");
     for (double s : c.augment.std) SCCONV_CHECK(s > 0, "data.std: values must be positive");
     std::vector<double> size = num_list(d, "image_size", {32, 32});
-    SCCONV_CHECK(size.size() == 2 && size[0] >= 1 && size[1] >= 1, "data.image_size: expected [H, W]");
+    SCCONV_CHECK(size.size() == 2, "data.image_size: expected [H, W]");
+    for (double v : size)
+      SCCONV_CHECK(v >= 1 && v <= kMaxImageSide && std::floor(v) == v,
+                   "data.image_size: expected [H, W] with whole numbers in [1, " << kMaxImageSide << "], got " << v);
     c.image_h = static_cast<int64_t>(size[0]);
     c.image_w = static_cast<int64_t>(size[1]);
     c.resize = d.boolean("resize", false);
@@ -92,15 +95,18 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     SCCONV_CHECK(!c.optim.nesterov || (c.optim.momentum > 0 && c.optim.dampening == 0),
                  "optim.nesterov: needs momentum > 0 and dampening 0");
 
-    c.epochs = r.integer("epochs", 200);
-    SCCONV_CHECK(c.epochs >= 1, "epochs: must be >= 1, got " << c.epochs);
+    c.epochs = r.integer("epochs", 200, 1, 1000000);
     config::Reader s = r.child("schedule");
     s.only({"kind", "milestones", "gamma", "warmup_epochs", "warmup_start_factor", "eta_min"});
     c.schedule.kind = s.str("kind", "multistep");
     SCCONV_CHECK(c.schedule.kind == "multistep" || c.schedule.kind == "cosine" || c.schedule.kind == "constant",
                  "schedule.kind: unknown value \"" << c.schedule.kind << "\" (accepted: \"multistep\", \"cosine\", \"constant\")");
     c.schedule.milestones.clear();
-    for (double v : num_list(s, "milestones", {100, 150})) c.schedule.milestones.push_back(static_cast<int64_t>(v));
+    for (double v : num_list(s, "milestones", {100, 150})) {
+      SCCONV_CHECK(v >= 0 && v <= 1000000 && std::floor(v) == v,
+                   "schedule.milestones: expected epochs (whole numbers in [0, 1000000]), got " << v);
+      c.schedule.milestones.push_back(static_cast<int64_t>(v));
+    }
     c.schedule.gamma = s.num("gamma", 0.1);
     c.schedule.warmup_epochs = s.num("warmup_epochs", 0);
     c.schedule.warmup_start_factor = s.num("warmup_start_factor", 0.1);
@@ -109,13 +115,18 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     SCCONV_CHECK(c.schedule.warmup_epochs >= 0, "schedule.warmup_epochs: must be >= 0");
     SCCONV_CHECK(c.schedule.warmup_start_factor > 0 && c.schedule.warmup_start_factor <= 1,
                  "schedule.warmup_start_factor: must be in (0, 1]");
-    c.batch_size = r.integer("batch_size", 128);
-    SCCONV_CHECK(c.batch_size >= 2, "batch_size: must be >= 2 (batch norm), got " << c.batch_size);
-    c.seed = r.integer("seed", 0);
-    c.threads = r.integer("threads", 0);
-    SCCONV_CHECK(c.threads >= 0, "threads: must be >= 0 (0 = all cores)");
+    c.batch_size = r.integer("batch_size", 128, 2, 65536);  // (>= 2: batch norm needs two values)
+    c.seed = r.integer("seed", 0, INT64_MIN, INT64_MAX);
+    c.threads = r.integer("threads", 0, 0, kMaxThreads);  // 0: all cores
     c.conv_algorithm = r.str("conv_algorithm", "auto");
     parse_conv_algorithm(c.conv_algorithm);  // the error names the key and the known values
+    config::Reader nf = r.child("nonfinite");
+    nf.only({"action", "max_consecutive_skips"});
+    const std::string action = nf.str("action", "stop");
+    SCCONV_CHECK(action == "stop" || action == "skip",
+                 "nonfinite.action: unknown value \"" << action << "\" (accepted: \"stop\", \"skip\")");
+    c.nonfinite = action == "skip" ? NonfiniteAction::Skip : NonfiniteAction::Stop;
+    c.max_consecutive_skips = nf.integer("max_consecutive_skips", 20, 1, 1000000);
     c.out = r.str("out", "runs/default");
     SCCONV_CHECK(!c.out.empty(), "out: must name a directory");
     return c;
@@ -144,7 +155,10 @@ nlohmann::json TrainConfig::to_json() const {
                         {"warmup_epochs", schedule.warmup_epochs}, {"warmup_start_factor", schedule.warmup_start_factor},
                         {"eta_min", schedule.eta_min}}},
           {"epochs", epochs}, {"batch_size", batch_size}, {"seed", seed}, {"threads", threads},
-          {"conv_algorithm", conv_algorithm}, {"out", out}};
+          {"conv_algorithm", conv_algorithm},
+          {"nonfinite", {{"action", nonfinite == NonfiniteAction::Skip ? "skip" : "stop"},
+                         {"max_consecutive_skips", max_consecutive_skips}}},
+          {"out", out}};
 }
 
 }  // namespace scconv::apps

@@ -8,7 +8,10 @@
 //    "schedule": {"kind": "multistep", "milestones": [100, 150], "gamma": 0.1,
 //                 "warmup_epochs": 0, "warmup_start_factor": 0.1, "eta_min": 0},
 //    "epochs": 200, "batch_size": 128, "seed": 0, "threads": 0, "conv_algorithm": "auto",
-//    "out": "runs/NAME"}
+//    "nonfinite": {"action": "stop", "max_consecutive_skips": 20}, "out": "runs/NAME"}
+// nonfinite.action: "stop" (default: a NaN/Inf loss, gradient, parameter or buffer stops the
+// run with an error naming the step and tensor) or "skip" (such steps are skipped, as loss
+// scalers do; more than max_consecutive_skips in a row stop the run).
 // conv_algorithm: "auto" (Winograd where it is faster), "direct" or "winograd" (core/backend.h).
 // Every key has a default; unknown keys and bad values are errors naming the dotted key.
 // dataset: "cifar10", "cifar100", or "folder" (dir/train/<class>/*.png and dir/test/<class>/...,
@@ -24,6 +27,9 @@
 
 namespace scconv::apps {
 
+// What the training loop does when the loss, a gradient, a parameter or a buffer goes NaN/Inf.
+enum class NonfiniteAction { Stop, Skip };
+
 struct TrainConfig {
   nlohmann::json model_json;
   ModelConfig model;
@@ -37,6 +43,8 @@ struct TrainConfig {
   ScheduleOptions schedule;
   int64_t epochs = 200, batch_size = 128, seed = 0, threads = 0;
   std::string conv_algorithm = "auto";
+  NonfiniteAction nonfinite = NonfiniteAction::Stop;
+  int64_t max_consecutive_skips = 20;  // (with Skip) more in a row stop the run
   std::string out = "runs/default";
   nlohmann::json to_json() const;  // every key, defaults filled in
 };

@@ -125,6 +125,9 @@ class Backend {
 
   // ---- reductions ----
   virtual Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) = 0;
+  // The index in `ts` of the first tensor holding a NaN or an Inf, or -1 when all are finite
+  // (integer tensors always are). One call checks a whole model: the training loop's guard.
+  virtual int64_t first_nonfinite(const std::vector<Tensor>& ts) = 0;
 
   // ---- dense linear algebra: 2-D, op(a) (M,K) x op(b) (K,N) -> (M,N) ----
   virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) = 0;

@@ -5,12 +5,15 @@
 
 #include <thread>
 
+#include "core/error.h"
+
 namespace scconv {
 
-void set_num_threads(int n) {
-  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+void set_num_threads(int64_t n) {
+  SCCONV_CHECK(n >= 0 && n <= kMaxThreads, "threads: " << n << " is outside [0, " << kMaxThreads << "] (0: all cores)");
+  if (n == 0) n = static_cast<int64_t>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
-  omp_set_num_threads(n);
+  omp_set_num_threads(static_cast<int>(n));
 }
 
 int get_num_threads() { return omp_get_max_threads(); }

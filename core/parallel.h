@@ -5,7 +5,10 @@
 
 namespace scconv {
 
-void set_num_threads(int n);  // n <= 0: all cores
+// The most threads any command accepts (--threads, the `threads` config key): more than this is a
+// typo, not a machine.
+inline constexpr int64_t kMaxThreads = 1024;
+void set_num_threads(int64_t n);  // 0: all cores; n in [0, kMaxThreads] (an Error otherwise)
 int get_num_threads();
 
 // A grain that gives each thread one chunk of [0, n): for loops whose body sets up per-chunk

@@ -87,6 +87,10 @@ class ProfilingBackend : public Backend {
     Scope p("elementwise");
     return in_.where(m, a, b);
   }
+  int64_t first_nonfinite(const std::vector<Tensor>& ts) override {
+    Scope p("reduce");
+    return in_.first_nonfinite(ts);
+  }
   Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override {
     Scope p("reduce");
     return in_.sum(x, dims, keepdim);

@@ -1,9 +1,12 @@
 // core/safetensors.cpp: safetensors reading and writing (see safetensors.h).
 #include "core/safetensors.h"
 
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <vector>
 
+#include "core/config.h"
 #include "core/file_io.h"
 
 namespace scconv {
@@ -29,7 +32,7 @@ bool st_dtype_from(const std::string& s, DType& out) {
   return true;
 }
 
-constexpr uint64_t kMaxHeader = 100ull << 20;  // 100 MB of JSON is far beyond any real file
+constexpr uint64_t kMaxHeader = 100ull << 20;  // 100 MB of JSON is far beyond any real file (as the reference library)
 
 }  // namespace
 
@@ -41,16 +44,14 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& n
   SCCONV_CHECK(hlen <= kMaxHeader && hlen <= bytes.size() - 8,
                name << ": header length " << hlen << " exceeds the file size " << bytes.size()
                     << " (truncated or not a safetensors file)");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + hlen);
-  } catch (const nlohmann::json::exception& e) {
-    SCCONV_FAIL(name << ": header is not valid JSON: " << e.what());
-  }
+  SCCONV_CHECK(hlen >= 2 && bytes[8] == '{', name << ": header does not start with '{' (not a safetensors file)");
+  // strict JSON: duplicate tensor names, trailing bytes (only spaces may pad it) and deep nesting are errors
+  nlohmann::json header = config::parse_json(bytes.substr(8, hlen), name + ": header");
   SCCONV_CHECK(header.is_object(), name << ": header must be a JSON object");
   const uint64_t data_size = bytes.size() - 8 - hlen;
   const char* data = bytes.data() + 8 + hlen;
   SafetensorsFile out;
+  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> spans;  // (begin, end), name
   for (auto& [key, entry] : header.items()) {
     if (key == "__metadata__") {
       SCCONV_CHECK(entry.is_object(), name << ": __metadata__ must be an object of strings");
@@ -94,12 +95,25 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& n
     Tensor t = Tensor::empty(shape, dt);
     if (e > b) std::memcpy(t.raw_data(), data + b, e - b);
     out.tensors.emplace(key, t);
+    spans.push_back({{b, e}, key});
   }
+  // As the reference implementation requires: the tensors tile the data exactly, in some
+  // order, with no overlap, gap or trailing bytes.
+  std::sort(spans.begin(), spans.end());
+  uint64_t at = 0;
+  for (auto& [span, key] : spans) {
+    SCCONV_CHECK(span.first == at, name << ": tensor '" << key << "': data_offsets [" << span.first << ", "
+                                        << span.second << "] " << (span.first < at ? "overlap" : "leave a gap after")
+                                        << " the data of the tensor before it (which ends at " << at << ")");
+    at = span.second;
+  }
+  SCCONV_CHECK(at == data_size, name << ": " << data_size - at << " bytes after the last tensor's data (the "
+                                     << "tensors cover " << at << " of " << data_size << " data bytes)");
   return out;
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
-  return parse_safetensors(read_file(path), path);
+  return parse_safetensors(read_file(path, kMaxSafetensorsBytes), path);
 }
 
 std::string serialize_safetensors(const std::map<std::string, Tensor>& tensors,

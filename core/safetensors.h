@@ -4,7 +4,9 @@
 //    "__metadata__": {"key": "value"}}
 // then the raw little-endian data, offsets relative to its start.
 // Supported dtypes: F32, F64, I64, U8. Every malformed file is an Error naming the file and
-// the entry at fault, never a crash.
+// the entry at fault, never a crash. As strict as the reference implementation: tensors tile the
+// data exactly (no overlap, gap or trailing bytes), names are unique, the header is one JSON
+// object (padded with spaces only).
 #pragma once
 #include <map>
 #include <string>
@@ -18,6 +20,8 @@ struct SafetensorsFile {
   std::map<std::string, std::string> metadata;
 };
 
+// Files larger than this are refused before reading (ResNet-101 with its momentum is ~0.35 GB).
+inline constexpr uint64_t kMaxSafetensorsBytes = 16ull << 30;
 SafetensorsFile load_safetensors(const std::string& path);
 // Parses bytes already in memory; `name` is used in error messages.
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& name);

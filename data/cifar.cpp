@@ -23,41 +23,36 @@ Dataset Dataset::subset(const std::vector<int64_t>& idx) const {
   return d;
 }
 
-Dataset load_cifar(const std::string& dir, bool cifar100, bool train) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> files;
-  if (cifar100) files = {train ? "train.bin" : "test.bin"};
-  else if (train) files = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"};
-  else files = {"test_batch.bin"};
+namespace {
+// A file of whole records, checked from its size alone.
+void check_size(const std::string& name, uint64_t n, bool cifar100) {
+  const uint64_t record = (cifar100 ? 2 : 1) + 3 * 32 * 32;
+  SCCONV_CHECK(n > 0 && n % record == 0, "'" << name << "': size " << n << " bytes is not a whole number of " << record
+                                             << "-byte records (truncated or not CIFAR-" << (cifar100 ? 100 : 10)
+                                             << "; the last record starts at byte " << (n / record) * record << ")");
+}
+}  // namespace
+
+Dataset parse_cifar(const std::vector<std::pair<std::string, std::string>>& files, bool cifar100) {
   const int64_t label_bytes = cifar100 ? 2 : 1, pixels = 3 * 32 * 32, record = label_bytes + pixels;
   const int64_t classes = cifar100 ? 100 : 10;
-  std::vector<std::string> contents;
   int64_t total = 0;
-  for (const std::string& f : files) {
-    fs::path p = fs::path(dir) / f;
-    SCCONV_CHECK(fs::exists(p), "CIFAR-" << classes << ": missing file '" << p.string() << "' (expected "
-                                          << (cifar100 ? "train.bin and test.bin" : "data_batch_1..5.bin and test_batch.bin")
-                                          << " in '" << dir << "'; scripts/get-cifar10.sh downloads CIFAR-10)");
-    contents.push_back(read_file(p.string()));
-    const int64_t n = static_cast<int64_t>(contents.back().size());
-    SCCONV_CHECK(n > 0 && n % record == 0, "'" << p.string() << "': size " << n << " bytes is not a whole number of "
-                                               << record << "-byte records (truncated or not CIFAR-" << classes
-                                               << "; the last record starts at byte " << (n / record) * record << ")");
+  for (auto& [name, bytes] : files) {
+    const int64_t n = static_cast<int64_t>(bytes.size());
+    check_size(name, static_cast<uint64_t>(n), cifar100);
     total += n / record;
   }
   Dataset d;
   d.images = Tensor::empty({total, 3, 32, 32}, DType::U8);
   d.labels = Tensor::empty({total}, DType::I64);
   int64_t at = 0;
-  for (size_t k = 0; k < files.size(); ++k) {
-    const std::string& bytes = contents[k];
+  for (auto& [name, bytes] : files) {
     const int64_t n = static_cast<int64_t>(bytes.size()) / record;
     for (int64_t i = 0; i < n; ++i, ++at) {
       const unsigned char* r = reinterpret_cast<const unsigned char*>(bytes.data()) + i * record;
       const int64_t label = r[label_bytes - 1];  // CIFAR-100: the fine label is the second byte
-      SCCONV_CHECK(label < classes, "'" << (fs::path(dir) / files[k]).string() << "': label " << label
-                                        << " at byte offset " << i * record + label_bytes - 1
-                                        << " is outside [0, " << classes << ")");
+      SCCONV_CHECK(label < classes, "'" << name << "': label " << label << " at byte offset "
+                                        << i * record + label_bytes - 1 << " is outside [0, " << classes << ")");
       d.labels.data<int64_t>()[at] = label;
       std::copy_n(r + label_bytes, pixels, d.images.data<uint8_t>() + at * pixels);
     }
@@ -68,6 +63,28 @@ Dataset load_cifar(const std::string& dir, bool cifar100, bool train) {
     for (int i = 0; i < 100; ++i) d.classes.push_back("class" + std::to_string(i));
   }
   return d;
+}
+
+Dataset load_cifar(const std::string& dir, bool cifar100, bool train) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> names;
+  if (cifar100) names = {train ? "train.bin" : "test.bin"};
+  else if (train) names = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"};
+  else names = {"test_batch.bin"};
+  const int64_t classes = cifar100 ? 100 : 10;
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const std::string& f : names) {
+    const std::string p = (fs::path(dir) / f).string();
+    std::error_code ec;  // (other problems than absence, e.g. a symlink loop: read_file names them)
+    SCCONV_CHECK(fs::exists(p, ec) || ec, "CIFAR-" << classes << ": missing file '" << p << "' (expected "
+                                          << (cifar100 ? "train.bin and test.bin" : "data_batch_1..5.bin and test_batch.bin")
+                                          << " in '" << dir << "'; scripts/get-cifar10.sh downloads CIFAR-10)");
+    // the size is checked before anything is read (a wrong file fails at once, whatever its size)
+    files.emplace_back(p, read_file(p, kMaxCifarFileBytes, [&](uint64_t n) {
+      check_size(p, n, cifar100);
+    }));
+  }
+  return parse_cifar(files, cifar100);
 }
 
 }  // namespace scconv

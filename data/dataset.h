@@ -20,16 +20,30 @@ struct Dataset {
 
 // dir holds data_batch_1..5.bin and test_batch.bin (CIFAR-10) or train.bin and test.bin
 // (CIFAR-100, fine labels). Records: label byte(s) then 3072 bytes (R, G, B planes of 32x32).
+// Files over kMaxCifarFileBytes are refused before reading (the official ones are 30.7 MB, CIFAR-100's
+// train.bin 153.7 MB).
+inline constexpr uint64_t kMaxCifarFileBytes = 4ull << 30;
 Dataset load_cifar(const std::string& dir, bool cifar100, bool train);
+// The records of files already in memory: (name for messages, bytes) each, in order.
+Dataset parse_cifar(const std::vector<std::pair<std::string, std::string>>& files, bool cifar100);
 
 struct ImageFolderOptions {
   int64_t height = 32, width = 32;
   bool resize = false;       // resize to height x width (bilinear) instead of requiring it
   bool skip_bad = true;      // skip unreadable files (counted) instead of failing
 };
-// dir/<class>/<image>.{png,jpg,jpeg,bmp}; classes are the sorted sub-folder names.
+// dir/<class>/<image>.{png,jpg,jpeg,bmp}. Labels index `classes` when given (the training
+// set's, so that a test folder with fewer or other sub-folders gets the same index per class
+// name; a sub-folder not in the list is an error), else the sorted sub-folder names.
 // `skipped` receives the paths of files that could not be used (with skip_bad).
 Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& o,
-                          std::vector<std::string>* skipped = nullptr);
+                          std::vector<std::string>* skipped = nullptr,
+                          const std::vector<std::string>* classes = nullptr);
+// Limits checked before decoding: file size and each side of the image in pixels.
+inline constexpr uint64_t kMaxImageFileBytes = 64ull << 20;
+inline constexpr int kMaxImageSide = 8192;
+// Decodes one PNG/JPEG/BMP file's bytes into planar RGB (3, o.height, o.width) at `planar`
+// (resized when o.resize); returns what is wrong with it ("" when it decoded).
+std::string decode_image(const std::string& bytes, const ImageFolderOptions& o, uint8_t* planar);
 
 }  // namespace scconv

@@ -1,5 +1,8 @@
-// data/image_folder.cpp: a folder per class of PNG/JPEG/BMP images, read with stb_image.
+// data/image_folder.cpp: a folder per class of PNG/JPEG/BMP images. We read each file ourselves
+// (regular files only, at most kMaxImageFileBytes) and stb_image decodes the bytes, after its
+// header says the image is at most kMaxImageSide pixels on each side.
 #define STB_IMAGE_IMPLEMENTATION
+#define STBI_MAX_DIMENSIONS 8192  // = kMaxImageSide; stb_image refuses larger images itself too
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
@@ -8,6 +11,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/config.h"
+#include "core/file_io.h"
 #include "data/dataset.h"
 
 namespace scconv {
@@ -30,47 +35,90 @@ void resize_planar(const unsigned char* src, int h, int w, uint8_t* dst, int64_t
 }
 }  // namespace
 
-Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& o, std::vector<std::string>* skipped) {
-  namespace fs = std::filesystem;
-  SCCONV_CHECK(fs::is_directory(dir), "image folder '" << dir << "' does not exist or is not a directory");
+std::string decode_image(const std::string& bytes, const ImageFolderOptions& o, uint8_t* planar) {
+  static_assert(kMaxImageSide == STBI_MAX_DIMENSIONS);
+  SCCONV_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "image file too large");
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  const int len = static_cast<int>(bytes.size());
+  int w = 0, h = 0, ch = 0;
+  if (!stbi_info_from_memory(data, len, &w, &h, &ch)) return std::string("unreadable image (") + stbi_failure_reason() + ")";
+  if (w > kMaxImageSide || h > kMaxImageSide)
+    return "image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels, larger than " +
+           std::to_string(kMaxImageSide) + " on a side";
+  if (!o.resize && (h != o.height || w != o.width))
+    return "size " + std::to_string(w) + "x" + std::to_string(h) + ", expected " + std::to_string(o.width) + "x" +
+           std::to_string(o.height) + " (or enable resizing)";
+  unsigned char* img = stbi_load_from_memory(data, len, &w, &h, &ch, 3);
+  if (!img) return std::string("unreadable image (") + stbi_failure_reason() + ")";
+  resize_planar(img, h, w, planar, o.height, o.width);
+  stbi_image_free(img);
+  return "";
+}
+
+namespace {
+namespace fs = std::filesystem;
+// The sub-folder names of dir, sorted; errors name the folder.
+std::vector<std::string> class_folders(const std::string& dir) {
+  std::error_code ec;
+  SCCONV_CHECK(fs::is_directory(dir, ec), "image folder '" << dir << "' does not exist or is not a directory"
+                                                           << (ec ? " (" + ec.message() + ")" : std::string()));
+  std::vector<std::string> names;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code ec2;
+    if (!it->is_directory(ec2)) continue;  // files, and entries that cannot be followed (a symlink loop)
+    names.push_back(it->path().filename().string());
+    config::check_utf8(names.back(), "image folder '" + dir + "': a class folder's name");
+  }
+  SCCONV_CHECK(!ec, "image folder '" << dir << "': cannot list it: " << ec.message());
+  std::sort(names.begin(), names.end());
+  SCCONV_CHECK(!names.empty(), "image folder '" << dir << "' has no class sub-folders");
+  return names;
+}
+// The image files of one class folder (by extension), sorted; errors name the folder.
+std::vector<std::string> image_files(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string ext = it->path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp") names.push_back(it->path().string());
+  }
+  SCCONV_CHECK(!ec, "image folder '" << dir.string() << "': cannot list it: " << ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+}  // namespace
+
+Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& o, std::vector<std::string>* skipped,
+                          const std::vector<std::string>* classes) {
   Dataset d;
-  for (auto& e : fs::directory_iterator(dir))
-    if (e.is_directory()) d.classes.push_back(e.path().filename().string());
-  std::sort(d.classes.begin(), d.classes.end());
-  SCCONV_CHECK(!d.classes.empty(), "image folder '" << dir << "' has no class sub-folders");
+  std::vector<std::string> found = class_folders(dir);
+  d.classes = classes ? *classes : found;
   std::vector<std::pair<std::string, int64_t>> files;
-  for (size_t c = 0; c < d.classes.size(); ++c) {
-    std::vector<std::string> names;
-    for (auto& e : fs::directory_iterator(fs::path(dir) / d.classes[c])) {
-      std::string ext = e.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp"))
-        names.push_back(e.path().string());
-    }
-    std::sort(names.begin(), names.end());
-    for (auto& n : names) files.emplace_back(n, static_cast<int64_t>(c));
+  for (const std::string& name : found) {
+    auto at = std::find(d.classes.begin(), d.classes.end(), name);
+    SCCONV_CHECK(at != d.classes.end(), "image folder '" << dir << "': class '" << name << "' is not one of the "
+                                                         << d.classes.size() << " classes of the training set");
+    for (auto& f : image_files(fs::path(dir) / name)) files.emplace_back(f, at - d.classes.begin());
   }
   const int64_t per = 3 * o.height * o.width;
   std::vector<uint8_t> pixels;
   std::vector<int64_t> labels;
   for (auto& [path, label] : files) {
-    int w = 0, h = 0, ch = 0;
-    unsigned char* img = stbi_load(path.c_str(), &w, &h, &ch, 3);
     std::string problem;
-    if (!img) problem = std::string("unreadable image (") + stbi_failure_reason() + ")";
-    else if (!o.resize && (h != o.height || w != o.width))
-      problem = "size " + std::to_string(w) + "x" + std::to_string(h) + ", expected " + std::to_string(o.width) + "x" +
-                std::to_string(o.height) + " (or enable resizing)";
+    size_t at = pixels.size();
+    pixels.resize(at + per);
+    try {
+      problem = decode_image(read_file(path, kMaxImageFileBytes), o, pixels.data() + at);
+    } catch (const Error& e) {  // unreadable file: not regular, too large, permissions
+      problem = e.what();
+    }
     if (!problem.empty()) {
-      if (img) stbi_image_free(img);
+      pixels.resize(at);
       SCCONV_CHECK(o.skip_bad, "'" << path << "': " << problem);
       if (skipped) skipped->push_back(path + ": " + problem);
       continue;
     }
-    size_t at = pixels.size();
-    pixels.resize(at + per);
-    resize_planar(img, h, w, pixels.data() + at, o.height, o.width);
-    stbi_image_free(img);
     labels.push_back(label);
   }
   const int64_t n = static_cast<int64_t>(labels.size());

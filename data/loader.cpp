@@ -4,6 +4,7 @@
 #include <chrono>
 #include <numeric>
 
+#include "core/math/pixels.h"
 #include "core/math/random.h"
 
 namespace scconv {
@@ -33,12 +34,15 @@ void prepare_image(const uint8_t* src, int64_t C, int64_t H, int64_t W, float* d
     }
   }
   for (int64_t c = 0; c < C; ++c) {
-    const float m = static_cast<float>(o.mean[c]), inv = static_cast<float>(1.0 / o.std[c]);
-    const float zero = (0.f - m) * inv;  // a padded (black) pixel, normalised
+    // every value of channel c, by pixel: (p / 255 - mean) / std (core/math/pixels.h)
+    float lut[256];
+    const float m = static_cast<float>(o.mean[c]), s = static_cast<float>(o.std[c]);
+    for (int v = 0; v < 256; ++v) lut[v] = math::normalise_pixel(static_cast<uint8_t>(v), m, s);
+    const float black = lut[0];  // a padded pixel: the zero padding happens before normalising
     for (int64_t y = 0; y < H; ++y)
       for (int64_t x = 0; x < W; ++x) {
         int64_t sy = y + oy, sx = flip ? W - 1 - (x + ox) : x + ox;
-        float v = (sy < 0 || sy >= H || sx < 0 || sx >= W) ? zero : (float(src[(c * H + sy) * W + sx]) - m) * inv;
+        float v = (sy < 0 || sy >= H || sx < 0 || sx >= W) ? black : lut[src[(c * H + sy) * W + sx]];
         if (cy >= 0 && std::abs(y - cy) * 2 < o.cutout + 1 && std::abs(x - cx) * 2 < o.cutout + 1) v = 0.f;
         dst[(c * H + y) * W + x] = v;
       }

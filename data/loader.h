@@ -19,10 +19,12 @@ struct AugmentOptions {
   int64_t crop_padding = 4;  // random crop of the zero-padded image; 0: off
   bool flip = true;          // random horizontal flip
   int64_t cutout = 0;        // side of a zeroed square at a random centre; 0: off
-  std::vector<double> mean{0.4914, 0.4822, 0.4465}, std{0.2470, 0.2435, 0.2616};  // per channel
+  // per channel, for pixels scaled to [0, 1]: x = (pixel / 255 - mean) / std (core/math/pixels.h)
+  std::vector<double> mean{0.4914, 0.4822, 0.4465}, std{0.2470, 0.2435, 0.2616};
 };
 
-// One image: src uint8 (C, H, W) -> dst float (C, H, W), normalised; augmented when `augment`.
+// One image: src uint8 (C, H, W) -> dst float (C, H, W), normalised as (p / 255 - mean) / std;
+// augmented when `augment` (crop of the zero-padded image, flip, cutout after normalising).
 void prepare_image(const uint8_t* src, int64_t C, int64_t H, int64_t W, float* dst,
                    const AugmentOptions& o, bool augment, uint64_t seed, int64_t epoch, int64_t index);
 

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/backend.h"
 #include "layers/summary.h"
 
 namespace scconv {
@@ -25,15 +26,14 @@ FiniteCheckGuard::FiniteCheckGuard() : prev_(t_check_finite) { t_check_finite = 
 FiniteCheckGuard::~FiniteCheckGuard() { t_check_finite = prev_; }
 bool FiniteCheckGuard::active() { return t_check_finite; }
 
-bool all_finite(const Tensor& t) {
-  if (!is_floating(t.dtype())) return true;
-  Tensor c = t.contiguous();
-  return SCCONV_DISPATCH_FLOAT(c.dtype(), "all_finite", [&] {
-    const scalar_t* p = c.data<scalar_t>();
-    bool ok = true;
-    for (int64_t i = 0; i < c.numel(); ++i) ok = ok && std::isfinite(p[i]);
-    return ok;
-  });
+bool all_finite(const Tensor& t) { return backend_for(t).first_nonfinite({t}) < 0; }
+
+std::string first_nonfinite(const std::vector<std::pair<std::string, Tensor>>& named) {
+  if (named.empty()) return "";
+  std::vector<Tensor> ts;
+  for (auto& [n, t] : named) ts.push_back(t);
+  const int64_t k = backend_for(ts[0]).first_nonfinite(ts);
+  return k < 0 ? "" : named[k].first;
 }
 
 Tensor Module::operator()(const Tensor& x) {

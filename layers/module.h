@@ -83,6 +83,9 @@ class FiniteCheckGuard {
   bool prev_;
 };
 bool all_finite(const Tensor& t);
+// The name of the first tensor holding a NaN or an Inf ("" when all are finite), in one batched
+// check (Backend::first_nonfinite): e.g. named_parameters() and named_buffers() after a step.
+std::string first_nonfinite(const std::vector<std::pair<std::string, Tensor>>& named);
 
 // A module's full name for messages: "SRU 'layer1.0.conv1.SRU'" (or just the type at the root).
 std::string describe(const Module& m);

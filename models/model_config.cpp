@@ -42,8 +42,7 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& sourc
     for (const char* a : archs) known = known || c.arch == a;
     SCCONV_CHECK(known, "arch: unknown value \"" << c.arch << "\" (accepted: resnet20, resnet32, "
                                                  << "resnet44, resnet56, resnet110, resnet50, resnet101)");
-    c.num_classes = r.integer("num_classes", 10);
-    SCCONV_CHECK(c.num_classes >= 2, "num_classes: must be >= 2, got " << c.num_classes);
+    c.num_classes = r.integer("num_classes", 10, 2, 100000);
     std::string sc = r.str("shortcut", "A");
     SCCONV_CHECK(sc == "A" || sc == "B", "shortcut: unknown value \"" << sc << "\" (accepted: \"A\", \"B\")");
     c.shortcut_b = sc == "B";
@@ -75,9 +74,9 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& sourc
                  << "blocks have one 3x3 conv (conv2); use \"conv2\" or \"stride1_only\"");
     CRUOptions& cru = c.scconv.cru;
     cru.alpha = s.num("alpha", 0.5);
-    cru.squeeze = s.integer("squeeze", 2);
-    cru.groups = s.integer("groups", 2);
-    cru.kernel = s.integer("kernel", 3);
+    cru.squeeze = s.integer("squeeze", 2, 1, 4096);
+    cru.groups = s.integer("groups", 2, 1, 4096);
+    cru.kernel = s.integer("kernel", 3, 1, 31);
     SCCONV_CHECK(cru.alpha > 0 && cru.alpha < 1, "scconv.alpha: must be in (0, 1), got " << cru.alpha);
     SCCONV_CHECK(cru.squeeze >= 1, "scconv.squeeze: must be >= 1, got " << cru.squeeze);
     SCCONV_CHECK(cru.groups >= 1, "scconv.groups: must be >= 1, got " << cru.groups);
@@ -86,7 +85,7 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& sourc
     config::Reader sr = s.child("sru");
     sr.only({"groups", "threshold", "gate", "gamma_norm", "gn"});
     SRUOptions& sru = c.scconv.sru;
-    sru.groups = sr.integer("groups", 16);
+    sru.groups = sr.integer("groups", 16, 1, 4096);
     sru.threshold = sr.num("threshold", 0.5);
     SCCONV_CHECK(sru.groups >= 1, "scconv.sru.groups: must be >= 1, got " << sru.groups);
     SCCONV_CHECK(sru.threshold > 0 && sru.threshold < 1, "scconv.sru.threshold: must be in (0, 1), got " << sru.threshold);

@@ -1,6 +1,7 @@
 // optim/sgd.cpp: see sgd.h.
 #include "optim/sgd.h"
 
+#include "core/backend.h"
 #include "core/math/sgd.h"
 #include "core/parallel.h"
 #include "core/profile.h"
@@ -53,16 +54,21 @@ std::map<std::string, Tensor> SGD::state() const {
 }
 
 void SGD::load_state(const std::map<std::string, Tensor>& state, const std::string& source) {
+  std::map<std::string, Tensor> buffers;
+  for (auto& [name, t] : state) {
+    const Slot* slot = nullptr;
+    for (const Slot& s : slots_)
+      if (name == "momentum." + s.name) slot = &s;
+    SCCONV_CHECK(slot, source << ": '" << name << "' is not the momentum buffer of any parameter of this model");
+    SCCONV_CHECK(t.shape() == slot->param.shape() && t.dtype() == slot->param.dtype(),
+                 source << ": momentum buffer for '" << slot->name << "' is " << t.str() << ", parameter is "
+                        << slot->param.str());
+    SCCONV_CHECK(backend_for(t).first_nonfinite({t}) < 0, source << ": '" << name << "' holds NaN or Inf values");
+    buffers[slot->name] = t.clone();
+  }
   for (Slot& s : slots_) {
-    auto it = state.find("momentum." + s.name);
-    if (it == state.end()) {
-      s.buffer = Tensor();
-      continue;
-    }
-    SCCONV_CHECK(it->second.shape() == s.param.shape() && it->second.dtype() == s.param.dtype(),
-                 source << ": momentum buffer for '" << s.name << "' is " << it->second.str()
-                        << ", parameter is " << s.param.str());
-    s.buffer = it->second.clone();
+    auto it = buffers.find(s.name);
+    s.buffer = it == buffers.end() ? Tensor() : it->second;  // none yet: the parameter had no step
   }
 }
 

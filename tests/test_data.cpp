@@ -5,6 +5,10 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -106,6 +110,105 @@ TEST_CASE("image folder: classes from sub-folders, bad files skipped with a coun
   CHECK_THROWS_WITH_AS(load_image_folder((d / "nope").string(), {}), Contains("does not exist"), Error);
 }
 
+TEST_CASE("image folder: test labels follow the training set's classes by name; bad entries are named") {
+  fs::path d = scratch("folder_splits");
+  std::vector<unsigned char> rgb(4 * 4 * 3, 100);
+  auto image = [&](const fs::path& dir) {
+    fs::create_directories(dir);
+    REQUIRE(stbi_write_png((dir / "a.png").string().c_str(), 4, 4, 3, rgb.data(), 4 * 3));
+  };
+  for (const char* c : {"ant", "bee", "cat"}) image(d / "train" / c);
+  for (const char* c : {"bee", "cat"}) image(d / "test" / c);  // no "ant" in the test split
+  const ImageFolderOptions o{4, 4, false, false};
+  Dataset tr = load_image_folder((d / "train").string(), o);
+  Dataset te = load_image_folder((d / "test").string(), o, nullptr, &tr.classes);
+  CHECK(te.classes == tr.classes);
+  CHECK(te.labels.to_vector<int64_t>() == std::vector<int64_t>{1, 2});  // bee, cat: the training set's indices
+  // on its own the test folder would number them 0, 1: the bug this guards against
+  CHECK(load_image_folder((d / "test").string(), o).labels.to_vector<int64_t>() == std::vector<int64_t>{0, 1});
+  image(d / "test" / "dog");
+  CHECK_THROWS_WITH_AS(load_image_folder((d / "test").string(), o, nullptr, &tr.classes),
+                       Contains("class 'dog' is not one of the 3 classes of the training set"), Error);
+  fs::remove_all(d / "test" / "dog");
+  // special files and loops: named, skipped or fatal as any bad image, never a hang
+  REQUIRE(::mkfifo((d / "train" / "ant" / "pipe.png").c_str(), 0600) == 0);
+  fs::create_directory_symlink(d / "train" / "loop", d / "train" / "loop");  // a symlink loop as a class folder
+  std::vector<std::string> skipped;
+  Dataset with = load_image_folder((d / "train").string(), {4, 4, false, true}, &skipped);
+  CHECK(with.classes.size() == 3);
+  REQUIRE(skipped.size() == 1);
+  CHECK(skipped[0].find("pipe.png: '") != std::string::npos);
+  CHECK(skipped[0].find("is a FIFO (named pipe), not a regular file") != std::string::npos);
+  CHECK_THROWS_WITH_AS(load_image_folder((d / "train").string(), o), Contains("pipe.png': '"), Error);
+  CHECK_THROWS_WITH_AS(load_image_folder((d / "nope").string(), o), Contains("does not exist or is not a directory"), Error);
+}
+
+TEST_CASE("CIFAR files: special files and wrong sizes are refused before reading") {
+  fs::path d = cifar10_dir("cifar_special");
+  fs::remove(d / "test_batch.bin");
+  fs::create_symlink("/dev/zero", d / "test_batch.bin");
+  CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, false), Contains("test_batch.bin' is a character device"), Error);
+  fs::remove(d / "test_batch.bin");
+  REQUIRE(::mkfifo((d / "test_batch.bin").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, false), Contains("test_batch.bin' is a FIFO"), Error);
+  fs::remove(d / "test_batch.bin");
+  fs::create_symlink(d / "test_batch.bin", d / "test_batch.bin");  // a loop: named, not an internal error
+  CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, false), Contains("Too many levels of symbolic links"), Error);
+  fs::remove(d / "test_batch.bin");
+  {  // a sparse file of 5 GB: refused from its size alone (nothing read)
+    std::ofstream(d / "test_batch.bin").close();
+    fs::resize_file(d / "test_batch.bin", 5ull << 30);
+    CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, false), Contains("more than the 4294967296 this kind of file may have"), Error);
+    fs::resize_file(d / "test_batch.bin", (1ull << 30) + 1);  // over 1 GiB, not whole records: checked before reading
+    CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, false), Contains("size 1073741825 bytes is not a whole number"), Error);
+  }
+}
+
+TEST_CASE("the loader feeds (pixel / 255 - mean) / std: per-channel mean ~0 and std ~1 on images with the stated statistics") {
+  // 256 images whose pixels are drawn (and rounded, clipped to 0..255) from CIFAR-10's stated
+  // per-channel statistics for pixels in [0, 1]
+  const std::vector<double> mean{0.4914, 0.4822, 0.4465}, std{0.2470, 0.2435, 0.2616};
+  const int64_t n = 256;
+  Dataset d;
+  d.images = Tensor::empty({n, 3, 32, 32}, DType::U8);
+  d.labels = Tensor::zeros({n}, DType::I64);
+  d.classes = {"a", "b"};
+  Generator g(1);
+  Tensor z = g.normal({n, 3, 32, 32}, 0, 1, DType::F64);
+  for (int64_t i = 0; i < z.numel(); ++i) {
+    const int64_t c = i / 1024 % 3;
+    const double v = std::round(255 * (mean[c] + std[c] * z.data<double>()[i]));
+    d.images.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(v, 0.0, 255.0));
+  }
+  for (bool train : {false, true}) {  // eval batches, and training batches (flipped; no crop: its
+    CAPTURE(train);                   // zero padding adds black borders that move the statistics)
+    AugmentOptions o;
+    o.crop_padding = 0;
+    Loader loader(d, 64, train, o, 3);
+    loader.start_epoch(0);
+    std::vector<double> s(3, 0), s2(3, 0);
+    double count = 0;
+    Tensor x, y;
+    while (loader.next(x, y)) {
+      const float* p = x.data<float>();
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const int64_t c = i / 1024 % 3;
+        s[c] += p[i];
+        s2[c] += double(p[i]) * p[i];
+      }
+      count += double(x.numel()) / 3;
+    }
+    for (int c = 0; c < 3; ++c) {
+      const double m = s[c] / count, sd = std::sqrt(s2[c] / count - m * m);
+      CAPTURE(c);
+      // (clipping at 0 and 255 trims ~2% of each tail)
+      CHECK(std::fabs(m) < 0.03);
+      CHECK(sd > 0.93);
+      CHECK(sd < 1.02);
+    }
+  }
+}
+
 TEST_CASE("augmentation: normalisation, crop, flip and cutout on a known image; determinism") {
   const int64_t H = 6, W = 5;
   std::vector<uint8_t> img(3 * H * W);
@@ -114,7 +217,8 @@ TEST_CASE("augmentation: normalisation, crop, flip and cutout on a known image; 
   o.mean = {0.5, 0.5, 0.5};
   o.std = {0.25, 0.25, 0.25};
   std::vector<float> out(img.size());
-  auto norm = [&](int64_t c, int64_t y, int64_t x) { return (img[(c * H + y) * W + x] - 0.5f) / 0.25f; };
+  // torchvision's ToTensor + Normalize: pixels scaled to [0, 1] first
+  auto norm = [&](int64_t c, int64_t y, int64_t x) { return (img[(c * H + y) * W + x] / 255.f - 0.5f) / 0.25f; };
   prepare_image(img.data(), 3, H, W, out.data(), o, false, 1, 0, 0);  // no augmentation
   CHECK(out[(1 * H + 2) * W + 3] == doctest::Approx(norm(1, 2, 3)));
   // crop + flip: every output is the image shifted by (dy, dx) in [-p, p], maybe mirrored,

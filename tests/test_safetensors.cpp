@@ -1,6 +1,9 @@
 // tests/test_safetensors.cpp: safetensors round trips, files written by PyTorch (the committed
 // reference data), and malformed files rejected with messages naming the file and entry.
 // Run: ./build/tests/test_safetensors
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -77,8 +80,8 @@ TEST_CASE("malformed files are clear errors naming the file and entry") {
   CHECK_THROWS_WITH_AS(parse_safetensors(header_file("{}").substr(0, 8) + "{", "f.st"), Contains("f.st: header length 2 exceeds"), Error);
   std::string huge(8, '\xff');
   CHECK_THROWS_WITH_AS(parse_safetensors(huge, "f.st"), Contains("exceeds the file size"), Error);
-  CHECK_THROWS_WITH_AS(parse_safetensors(header_file("{nope"), "f.st"), Contains("f.st: header is not valid JSON"), Error);
-  CHECK_THROWS_WITH_AS(parse_safetensors(header_file("[1]"), "f.st"), Contains("header must be a JSON object"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file("{nope"), "f.st"), Contains("f.st: header: invalid JSON"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file("[1]"), "f.st"), Contains("header does not start with '{'"), Error);
   CHECK_THROWS_WITH_AS(parse_safetensors(header_file(R"({"a":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]}})", "xx"), "f.st"),
                        Contains("f.st: tensor 'a': unsupported dtype \"BF16\""), Error);
   CHECK_THROWS_WITH_AS(parse_safetensors(header_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "1234"), "f.st"),
@@ -92,6 +95,51 @@ TEST_CASE("malformed files are clear errors naming the file and entry") {
   CHECK_THROWS_WITH_AS(parse_safetensors(header_file(R"({"a":{"shape":[1]}})"), "f.st"),
                        Contains("entry needs dtype, shape and data_offsets"), Error);
   CHECK_THROWS_WITH_AS(load_safetensors("/nonexistent/dir/w.safetensors"), Contains("cannot open '/nonexistent/dir/w.safetensors'"), Error);
+}
+
+TEST_CASE("as strict as the reference library: overlaps, gaps, trailing bytes, duplicate names, trailing JSON") {
+  const std::string f32 = R"("dtype":"F32","shape":[1],)";
+  auto two = [&](const char* a_off, const char* b_off) {
+    return std::string("{\"a\":{") + f32 + "\"data_offsets\":" + a_off + "},\"b\":{" + f32 + "\"data_offsets\":" + b_off + "}}";
+  };
+  CHECK_NOTHROW(parse_safetensors(header_file(two("[0,4]", "[4,8]"), "12345678"), "f.st"));
+  CHECK_NOTHROW(parse_safetensors(header_file(two("[4,8]", "[0,4]"), "12345678"), "f.st"));  // any order
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(two("[0,4]", "[2,6]"), "12345678"), "f.st"),
+                       Contains("f.st: tensor 'b': data_offsets [2, 6] overlap the data of the tensor before it"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(two("[0,4]", "[0,4]"), "1234"), "f.st"), Contains("overlap"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(two("[0,4]", "[6,10]"), "1234567890"), "f.st"),
+                       Contains("tensor 'b': data_offsets [6, 10] leave a gap after"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(two("[0,4]", "[4,8]"), "123456789"), "f.st"),
+                       Contains("f.st: 1 bytes after the last tensor's data"), Error);
+  std::string dup = std::string("{\"a\":{") + f32 + "\"data_offsets\":[0,4]},\"a\":{" + f32 + "\"data_offsets\":[4,8]}}";
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(dup, "12345678"), "f.st"), Contains("duplicate key \"a\""), Error);
+  std::string one = std::string("{\"a\":{") + f32 + "\"data_offsets\":[0,4]}}";
+  CHECK_NOTHROW(parse_safetensors(header_file(one + "   ", "1234"), "f.st"));            // space padding: fine
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(one + " x", "1234"), "f.st"), Contains("invalid JSON"), Error);
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(one + std::string(3, '\0'), "1234"), "f.st"),
+                       Contains("a NUL byte at offset"), Error);
+  std::string meta = std::string("{\"__metadata__\":{\"k\":\"v\",\"k\":\"w\"},\"a\":{") + f32 + "\"data_offsets\":[0,4]}}";
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(meta, "1234"), "f.st"), Contains("duplicate key \"k\""), Error);
+  std::string deep = "{\"__metadata__\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  CHECK_THROWS_WITH_AS(parse_safetensors(header_file(deep), "f.st"), Contains("nested deeper than 64 levels"), Error);
+}
+
+TEST_CASE("bounded reads: special files are refused, never read or waited on") {
+  CHECK_THROWS_WITH_AS(load_safetensors("/dev/zero"), Contains("'/dev/zero' is a character device, not a regular file"), Error);
+  CHECK_THROWS_WITH_AS(load_safetensors("/tmp"), Contains("'/tmp' is a directory"), Error);
+  const std::string fifo = (std::filesystem::temp_directory_path() / ("scconv_fifo_" + std::to_string(::getpid()))).string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(load_safetensors(fifo), Contains("is a FIFO (named pipe), not a regular file"), Error);  // no hang
+  ::unlink(fifo.c_str());
+  const std::string big = (std::filesystem::temp_directory_path() / ("scconv_big_" + std::to_string(::getpid()))).string();
+  write_file_atomic(big, std::string(100, 'x'));
+  CHECK_THROWS_WITH_AS(read_file(big, 99), Contains("100 bytes, more than the 99 this kind of file may have"), Error);
+  bool checked = false;
+  CHECK_THROWS_WITH_AS(read_file(big, 1000, [&](uint64_t n) { checked = true; SCCONV_CHECK(n % 3 == 0, "size " << n); }),
+                       Contains("size 100"), Error);
+  CHECK(checked);
+  CHECK(read_file(big, 100).size() == 100);
+  ::unlink(big.c_str());
 }
 
 TEST_CASE("a failed atomic write leaves the previous file intact") {
@@ -109,6 +157,6 @@ TEST_CASE("a failed atomic write leaves the previous file intact") {
   }
   fs::permissions(dir, fs::perms::owner_all);
   // Root ignores directory permissions; then the write succeeds and is complete.
-  CHECK(read_file(path) == (threw ? "old contents" : "new contents"));
+  CHECK(read_file(path, 1 << 20) == (threw ? "old contents" : "new contents"));
   fs::remove_all(dir);
 }

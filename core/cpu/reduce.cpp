@@ -1,6 +1,11 @@
 // core/cpu/reduce.cpp: fast sum over dims. Kept and reduced dims are each coalesced; each
 // output element (in parallel) sums its reduced block with a double accumulator, innermost
-// reduced dim in the inner loop. Reference: core/reference/reduce.cpp.
+// reduced dim in the inner loop. first_nonfinite tests exponent bits (all ones: NaN or Inf) over
+// chunks of every tensor in parallel. Reference: core/reference/reduce.cpp.
+#include <atomic>
+#include <cstring>
+#include <type_traits>
+
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/vec.h"
 #include "core/parallel.h"
@@ -90,6 +95,51 @@ Tensor CpuBackend::sum(const Tensor& x_in, const std::vector<int64_t>& dims, boo
     });
   });
   return y;
+}
+
+namespace {
+// Whether any of n values has all exponent bits set (NaN or +-Inf): integer ops only, so the loop
+// vectorises without reassociating float arithmetic.
+template <class T>
+bool any_nonfinite(const T* p, int64_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr Bits exp = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  Bits bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, p + i, sizeof b);
+    bad |= (b & exp) == exp;
+  }
+  return bad != 0;
+}
+}  // namespace
+
+int64_t CpuBackend::first_nonfinite(const std::vector<Tensor>& ts) {
+  struct Chunk {
+    size_t tensor;
+    int64_t begin, end;
+  };
+  constexpr int64_t kChunk = 1 << 16;
+  std::vector<Tensor> dense(ts.size());
+  std::vector<Chunk> chunks;
+  for (size_t k = 0; k < ts.size(); ++k) {
+    if (!is_floating(ts[k].dtype())) continue;
+    dense[k] = ts[k].contiguous(ts[k].suggest_memory_format());  // (no copy when already dense)
+    for (int64_t b = 0; b < dense[k].numel(); b += kChunk) chunks.push_back({k, b, std::min(b + kChunk, dense[k].numel())});
+  }
+  std::vector<std::atomic<bool>> bad(ts.size());  // (false)
+  parallel_for(static_cast<int64_t>(chunks.size()), 4, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) {
+      const Chunk& ch = chunks[c];
+      const Tensor& t = dense[ch.tensor];
+      const bool b = t.dtype() == DType::F32 ? any_nonfinite(t.data<float>() + ch.begin, ch.end - ch.begin)
+                                             : any_nonfinite(t.data<double>() + ch.begin, ch.end - ch.begin);
+      if (b) bad[ch.tensor].store(true, std::memory_order_relaxed);
+    }
+  });
+  for (size_t k = 0; k < ts.size(); ++k)
+    if (bad[k]) return static_cast<int64_t>(k);
+  return -1;
 }
 
 }  // namespace scconv

@@ -1,6 +1,7 @@
 // core/reference/reduce.cpp: reference sum over a set of dims (mean is sum times 1/n in
 // autograd/). Accumulates every input element into its output slot in double.
 #include <algorithm>
+#include <cmath>
 
 #include "core/reference/reference_backend.h"
 
@@ -32,6 +33,15 @@ Tensor ReferenceBackend::sum(const Tensor& x, const std::vector<int64_t>& dims, 
                    [](double v) { return static_cast<scalar_t>(v); });
   });
   return y;
+}
+
+int64_t ReferenceBackend::first_nonfinite(const std::vector<Tensor>& ts) {
+  for (size_t k = 0; k < ts.size(); ++k) {
+    if (!is_floating(ts[k].dtype())) continue;
+    for (int64_t i = 0; i < ts[k].numel(); ++i)
+      if (!std::isfinite(ref::get(ts[k], i))) return static_cast<int64_t>(k);
+  }
+  return -1;
 }
 
 }  // namespace scconv
