@@ -9,6 +9,7 @@
 
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/vec.h"
+#include "core/math/activations.h"
 #include "core/math/norm.h"
 #include "core/parallel.h"
 
@@ -21,7 +22,7 @@ int64_t spatial(const Tensor& x) { return x.numel() / (x.size(0) * x.size(1)); }
 template <class T>
 inline T epilogue(T v, const T* residual, int64_t i, bool relu) {
   if (residual) v += residual[i];
-  return relu ? (v > T(0) ? v : T(0)) : v;
+  return relu ? math::relu(v) : v;
 }
 
 // Applies y = act(x * scale[c] + shift[c] (+ residual)) over contiguous (N, C, S).

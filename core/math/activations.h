@@ -8,7 +8,9 @@
 
 namespace scconv::math {
 
-template <class T> SCCONV_HD T relu(T x) { return x > T(0) ? x : T(0); }
+// NaN stays NaN (as torch.relu): written `x < 0 ? 0 : x`, not `x > 0 ? x : 0`, which maps NaN to
+// 0 and hides a broken model from the loss. Both compile to one max instruction.
+template <class T> SCCONV_HD T relu(T x) { return x < T(0) ? T(0) : x; }
 template <class T> SCCONV_HD T relu_grad(T x, T g) { return x > T(0) ? g : T(0); }
 
 // Branch-free so that loops over it vectorise. Safe at the extremes: for x -> -inf,
