@@ -206,9 +206,17 @@ std::string load_newest_checkpoint(const std::string& out_dir, Module& model, SG
   for (const std::string& dir : dirs) {
     try {
       load_checkpoint(dir, model, sgd, state);
-      if (!problems.empty())
-        std::fprintf(stderr, "scconv: note: resuming from %s instead (%s)\n", dir.c_str(), problems.back().c_str());
-      return dir;
+      if (problems.empty()) return dir;
+      // the damaged newest goes aside (kept for inspection), the one that loaded becomes current:
+      // the next checkpoint swap must not turn the damaged one into checkpoint.old
+      const fs::path out(out_dir), damaged = out / "checkpoint.damaged", cur = out / "checkpoint";
+      fs::remove_all(damaged);
+      fs::rename(cur, damaged);
+      fs::rename(dir, cur);
+      fsync_dir(out_dir);
+      std::fprintf(stderr, "scconv: note: resuming from the previous checkpoint (now %s); the damaged one is in %s\n",
+                   cur.string().c_str(), damaged.string().c_str());
+      return cur.string();
     } catch (const Error& e) {
       problems.push_back(e.what());
       std::fprintf(stderr, "scconv: cannot resume from %s: %s\n", dir.c_str(), e.what());

@@ -55,8 +55,9 @@ std::vector<std::string> checkpoint_dirs(const std::string& out_dir);
 std::string find_checkpoint(const std::string& out_dir);
 // Loads model weights, optimizer state and the state from one checkpoint directory.
 void load_checkpoint(const std::string& ckpt_dir, Module& model, SGD* sgd, TrainState* state);
-// Loads the newest checkpoint that loads, saying on stderr why a newer one was passed over;
-// returns its directory. The error lists every checkpoint's problem.
+// Loads the newest checkpoint that loads, saying on stderr why a newer one was passed over; a
+// damaged newest is renamed checkpoint.damaged and the one that loaded becomes checkpoint.
+// Returns the directory loaded. The error lists every checkpoint's problem.
 std::string load_newest_checkpoint(const std::string& out_dir, Module& model, SGD* sgd, TrainState* state);
 // The training config of the newest checkpoint whose state.json reads.
 nlohmann::json resume_config(const std::string& out_dir);

@@ -22,15 +22,15 @@ Shape parse_input(const std::string& s) {
     try {
       size_t used = 0;
       int64_t v = std::stoll(part, &used);
-      SCCONV_CHECK(used == part.size() && v > 0, "");
+      SCCONV_CHECK(used == part.size() && v > 0 && v <= 16384, "");  // (a larger image is a typo)
       out.push_back(v);
     } catch (...) {
-      SCCONV_FAIL("--input: expected CxHxW like 3x32x32, got '" << s << "'");
+      SCCONV_USAGE_CHECK(false, "--input: expected CxHxW like 3x32x32 (sizes 1..16384), got '" << s << "'");
     }
     if (x == std::string::npos) break;
     start = x + 1;
   }
-  SCCONV_CHECK(out.size() == 4, "--input: expected CxHxW like 3x32x32, got '" << s << "'");
+  SCCONV_USAGE_CHECK(out.size() == 4, "--input: expected CxHxW like 3x32x32, got '" << s << "'");
   return out;
 }
 

@@ -15,8 +15,8 @@ namespace scconv::apps {
 
 // Every name a run writes in its folder (its temporary files start with "." and end in
 // ".tmp-XXXXXX"; see core/file_io.h).
-inline constexpr const char* kRunFiles[] = {"checkpoint", "checkpoint.old", "checkpoint.tmp", "metrics.jsonl",
-                                            "summary.json", "best.safetensors", ".scconv.lock"};
+inline constexpr const char* kRunFiles[] = {"checkpoint", "checkpoint.old", "checkpoint.tmp", "checkpoint.damaged",
+                                            "metrics.jsonl", "summary.json", "best.safetensors", ".scconv.lock"};
 
 class RunDir {
  public:

@@ -33,6 +33,11 @@ std::atomic<int64_t>& stop_at_step() {
   return step;
 }
 
+NonfiniteInjection& inject_nonfinite() {
+  static NonfiniteInjection i;
+  return i;
+}
+
 namespace {
 void on_signal(int) { stop_requested().store(true); }
 
@@ -88,6 +93,7 @@ class Run {
   void print_progress(int64_t epoch, const EpochSums& sums, double lr, Clock::time_point& last_print);
   void end_epoch(int64_t epoch, const EpochSums& sums, double lr, double seconds);
   void finish();
+  void poison(const std::string& name);
 
   const TrainConfig& cfg_;
   RunDir dir_;
@@ -124,6 +130,14 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
   }
 }
 
+void Run::poison(const std::string& name) {
+  autograd::NoGradGuard ng;
+  for (auto& [n, p] : model_->named_parameters())
+    if (n == name) p.grad().fill_(std::nan(""));
+  for (auto& [n, b] : model_->named_buffers())
+    if (n == name) b.fill_(std::nan(""));
+}
+
 std::string Run::where(int64_t epoch) const {
   return "epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(st_.step_in_epoch + 1) + " (global step " +
          std::to_string(st_.global_step + 1) + ")";
@@ -149,6 +163,7 @@ Run::Step Run::step(const Tensor& x, const Tensor& y, EpochSums& sums, int64_t e
   } else {
     sgd_->zero_grad();
     autograd::backward(loss);
+    if (inject_nonfinite().step == st_.global_step + 1) poison(inject_nonfinite().tensor);
     const std::string g = first_nonfinite(named_grads(*model_));
     if (!g.empty()) bad = "the gradient of '" + g + "' is not finite";
   }

@@ -40,5 +40,12 @@ int train(const TrainConfig& cfg, bool resume, bool allow_foreign_files = false)
 std::atomic<bool>& stop_requested();
 // Tests: request a stop once this many steps of the run are done (-1: never).
 std::atomic<int64_t>& stop_at_step();
+// Tests: at global step `step` (1-based), after backward, fill `tensor` with NaN: a parameter's
+// name poisons its gradient, a buffer's name the buffer itself (what the guard must catch).
+struct NonfiniteInjection {
+  int64_t step = -1;
+  std::string tensor;
+};
+NonfiniteInjection& inject_nonfinite();
 
 }  // namespace scconv::apps

@@ -31,7 +31,7 @@ static Tensor batch_norm_impl(const Tensor& x, const Tensor& gamma, const Tensor
                               double momentum, double eps, const Tensor& residual, bool relu,
                               const char* op) {
   check_float(x, op, "input");
-  SCCONV_CHECK(x.dim() >= 2, op << ": input must be (N, C, ...), got " << x.str());
+  SCCONV_CHECK(x.dim() >= 2 && x.size(1) >= 1, op << ": input must be (N, C, ...) with C >= 1, got " << x.str());
   const int64_t C = x.size(1), M = x.numel() / C;
   Tensor g = affine_or(gamma, C, 1.0, x, op, "weight");
   Tensor b = affine_or(beta, C, 0.0, x, op, "bias");
@@ -97,12 +97,12 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 static Tensor group_norm_impl(const Tensor& x, int64_t groups, const Tensor& gamma,
                               const Tensor& beta, double eps, GroupNormKind kind, const char* op) {
   check_float(x, op, "input");
-  SCCONV_CHECK(x.dim() >= 2, op << ": input must be (N, C, ...), got " << x.str());
+  SCCONV_CHECK(x.dim() >= 2 && x.size(1) >= 1, op << ": input must be (N, C, ...) with C >= 1, got " << x.str());
   const int64_t C = x.size(1);
   SCCONV_CHECK(groups >= 1 && C % groups == 0,
                op << ": groups=" << groups << " must divide the " << C << " channels of input "
                   << x.str());
-  const int64_t M = x.numel() / x.size(0) / groups;
+  const int64_t M = C / groups * numel_of(Shape(x.shape().begin() + 2, x.shape().end()));  // per (sample, group)
   if (kind == GroupNormKind::Seed)
     SCCONV_CHECK(M > 1, op << ": the unbiased std needs more than one value per group, got input "
                            << x.str() << " with groups=" << groups);

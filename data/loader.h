@@ -36,7 +36,7 @@ class Loader {
   // train: shuffle and augment. Batches keep the final partial batch (as PyTorch's default).
   Loader(const Dataset& data, int64_t batch, bool train, const AugmentOptions& o, uint64_t seed);
   ~Loader();
-  int64_t batches_per_epoch() const { return (data_.size() + batch_ - 1) / batch_; }
+  int64_t batches_per_epoch() const { return data_.size() / batch_ + (data_.size() % batch_ != 0); }  // (no overflow)
   // Starts producing the batches of `epoch` from batch `first` on, in the background.
   void start_epoch(int64_t epoch, int64_t first = 0);
   // The next batch: x float (B, C, H, W), y int64 (B). False at the end of the epoch.

@@ -19,6 +19,7 @@
 #include "apps/trainer.h"
 #include "core/config.h"
 #include "core/safetensors.h"
+#include "synthetic_cifar.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -42,30 +43,11 @@ fs::path scratch() {
   static Scratch s;
   return s.dir;
 }
-// CIFAR-format files: 4 classes, the class is the quadrant of a bright 10x10 square.
 fs::path synthetic_cifar() {
   static fs::path dir = [] {
     fs::path d = scratch() / "scconv_train_data";
     fs::remove_all(d);
-    fs::create_directories(d);
-    Generator g(5);
-    auto file = [&](const std::string& name, int n) {
-      std::string s;
-      for (int i = 0; i < n; ++i) {
-        int label = static_cast<int>(g.uniform() * 4) % 4;
-        s.push_back(char(label));
-        int y0 = (label / 2) * 16 + static_cast<int>(g.uniform() * 6), x0 = (label % 2) * 16 + static_cast<int>(g.uniform() * 6);
-        for (int c = 0; c < 3; ++c)
-          for (int y = 0; y < 32; ++y)
-            for (int x = 0; x < 32; ++x) {
-              double v = 60 + 40 * g.uniform() + ((y >= y0 && y < y0 + 10 && x >= x0 && x < x0 + 10) ? 120 : 0);
-              s.push_back(char(static_cast<unsigned char>(v)));
-            }
-      }
-      std::ofstream(d / name, std::ios::binary) << s;
-    };
-    for (int b = 1; b <= 5; ++b) file("data_batch_" + std::to_string(b) + ".bin", 64);
-    file("test_batch.bin", 128);
+    testing::write_synthetic_cifar(d);
     return d;
   }();
   return dir;

@@ -194,11 +194,19 @@ bool use_nhwc(std::initializer_list<const Tensor*> acts) {
 }
 MemoryFormat act_format(bool nhwc) { return nhwc ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous; }
 
+// oneDNN's primitives are not defined for zero-size tensors (an empty batch divides by zero
+// inside them): those go to the reference loops, which then do no work.
+bool any_empty(std::initializer_list<int64_t> numels) {
+  for (int64_t n : numels)
+    if (n == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 Tensor CpuBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
                           const Conv2dParams& p) {
-  if (x_in.dtype() != DType::F32)  // in the input's layout, like the float32 path
+  if (x_in.dtype() != DType::F32 || any_empty({x_in.numel(), w_in.numel()}))  // in the input's layout, like the float32 path
     return ReferenceBackend::conv2d(x_in, w_in, bias, p).contiguous(x_in.suggest_memory_format());
   ScratchScope scratch_scope;
   const bool nhwc = use_nhwc({&x_in});
@@ -225,7 +233,7 @@ Tensor CpuBackend::conv2d_backward_data(const Tensor& grad_y_in, const Tensor& w
   // 4 or 8 input channels, channels-last: our kernel (conv_narrow.cpp; float32 and float64)
   if (nhwc && cpu::narrow_backward_data_applies(x_shape, w_in.shape(), p))
     return cpu::narrow_conv_backward_data(grad_y_in, w_in, x_shape, p);
-  if (grad_y_in.dtype() != DType::F32)
+  if (grad_y_in.dtype() != DType::F32 || any_empty({grad_y_in.numel(), w_in.numel(), numel_of(x_shape)}))
     return ReferenceBackend::conv2d_backward_data(grad_y_in, w_in, x_shape, p);
   ScratchScope scratch_scope;
   Tensor gy = grad_y_in.contiguous(act_format(nhwc)), w = w_in.contiguous();
@@ -256,7 +264,7 @@ std::pair<Tensor, Tensor> CpuBackend::conv2d_backward_weights(const Tensor& grad
                                                               const Tensor& x_in,
                                                               const Shape& w_shape, bool want_bias,
                                                               const Conv2dParams& p) {
-  if (grad_y_in.dtype() != DType::F32)
+  if (grad_y_in.dtype() != DType::F32 || any_empty({grad_y_in.numel(), x_in.numel(), numel_of(w_shape)}))
     return ReferenceBackend::conv2d_backward_weights(grad_y_in, x_in, w_shape, want_bias, p);
   ScratchScope scratch_scope;
   const bool nhwc = use_nhwc({&grad_y_in, &x_in});
@@ -292,7 +300,8 @@ std::pair<Tensor, Tensor> CpuBackend::conv2d_backward_weights(const Tensor& grad
 // ---- matmul ------------------------------------------------------------------------------------
 
 Tensor CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
-  if (a_in.dtype() != DType::F32) return ReferenceBackend::matmul(a_in, b_in, trans_a, trans_b);
+  if (a_in.dtype() != DType::F32 || any_empty({a_in.numel(), b_in.numel()}))
+    return ReferenceBackend::matmul(a_in, b_in, trans_a, trans_b);
   Tensor a = a_in.contiguous(), b = b_in.contiguous();
   const int64_t M = trans_a ? a.size(1) : a.size(0), K = trans_a ? a.size(0) : a.size(1);
   const int64_t N = trans_b ? b.size(0) : b.size(1);

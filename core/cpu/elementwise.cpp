@@ -35,6 +35,7 @@ void copy_rows(char* d, const char* s, int64_t rows, int64_t row_bytes, int64_t 
 }  // namespace
 
 void CpuBackend::copy(Tensor& dst, const Tensor& src) {
+  if (dst.numel() == 0) return;
   if (dst.is_contiguous() && src.is_contiguous() && dst.shape() == src.shape() &&
       dst.dtype() == src.dtype()) {
     char* d = static_cast<char*>(dst.raw_data());

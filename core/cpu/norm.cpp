@@ -16,7 +16,7 @@
 namespace scconv {
 
 namespace {
-int64_t spatial(const Tensor& x) { return x.numel() / (x.size(0) * x.size(1)); }
+int64_t spatial(const Tensor& x) { return numel_of(Shape(x.shape().begin() + 2, x.shape().end())); }  // (N = 0 too)
 
 // The batch norm epilogue of one element: v (+ residual), then ReLU (NormEpilogue).
 template <class T>

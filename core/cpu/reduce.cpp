@@ -38,6 +38,7 @@ Tensor CpuBackend::sum(const Tensor& x_in, const std::vector<int64_t>& dims, boo
   }
   if (red.empty()) { red.push_back(1); red_st.push_back(0); }
   Tensor y = Tensor::empty(out_shape, x.dtype());
+  if (x.numel() == 0) return y.fill_(0.0);  // a sum of nothing (and no division by an empty run)
   const int64_t n_out = numel_of(kept), n_red = numel_of(red);
   const int64_t inner = red.back(), inner_st = red_st.back(), outer_red = n_red / inner;
   SCCONV_DISPATCH_FLOAT(x.dtype(), "sum", [&] {
