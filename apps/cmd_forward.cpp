@@ -8,6 +8,7 @@
 // parameter and `buffer.<buffer>` for every buffer after the running-statistics update.
 #include <iostream>
 
+#include "apps/checkpoint.h"
 #include "apps/model_args.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
@@ -43,6 +44,7 @@ int cmd_forward(const Args& args) {
     std::string wpath = p.get("--weights");
     auto skipped = model->load_state_dict(load_safetensors(wpath).tensors, !p.has("--non-strict"), wpath);
     for (auto& s : skipped) std::cerr << "scconv forward: not loaded: " << s << "\n";
+    check_finite_state(*model, wpath);
   }
   const std::string in_path = p.get("--input");
   SafetensorsFile in = load_safetensors(in_path);

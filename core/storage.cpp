@@ -52,7 +52,16 @@ size_t round_size(size_t bytes) {
   return r ? r : kAlign;
 }
 
+// Under AddressSanitizer every block goes back to the system (a cached block would hide
+// use-after-free, and blocks still cached at exit read as leaks). GCC and clang say so differently.
 #if defined(__SANITIZE_ADDRESS__)
+#define SCCONV_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SCCONV_ASAN 1
+#endif
+#endif
+#if defined(SCCONV_ASAN)
 constexpr bool kUseCache = false;
 #else
 constexpr bool kUseCache = true;

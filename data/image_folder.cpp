@@ -1,11 +1,7 @@
 // data/image_folder.cpp: a folder per class of PNG/JPEG/BMP images. We read each file ourselves
 // (regular files only, at most kMaxImageFileBytes) and stb_image decodes the bytes, after its
-// header says the image is at most kMaxImageSide pixels on each side.
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_MAX_DIMENSIONS 8192  // = kMaxImageSide; stb_image refuses larger images itself too
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_BMP
+// header says the image is at most kMaxImageSide pixels on each side. (stb_image's implementation
+// is compiled in data/stb_image.cpp.)
 #include <stb_image.h>
 
 #include <algorithm>
@@ -33,23 +29,75 @@ void resize_planar(const unsigned char* src, int h, int w, uint8_t* dst, int64_t
       }
     }
 }
+
+// stb_image 2.27 (Debian 12) does not bound the sizes of a JPEG's Huffman tables: a DHT segment
+// whose 16 code counts add up to more than 256 makes it write past its 257-entry tables (found by
+// tests/fuzz/fuzz_image.cpp). Walks the JPEG's segments as a decoder does (entropy-coded data
+// after each SOS up to the next marker) and checks every DHT table first. "" when fine.
+std::string check_jpeg_huffman_tables(const std::string& b) {
+  const auto at = [&](size_t i) { return static_cast<unsigned char>(b[i]); };
+  size_t i = 0;
+  while (i + 1 < b.size()) {
+    if (at(i) != 0xFF) {  // padding between segments: the decoder scans on for a marker too
+      ++i;
+      continue;
+    }
+    while (i + 1 < b.size() && at(i + 1) == 0xFF) ++i;  // fill bytes
+    if (i + 1 >= b.size()) return "";
+    const unsigned m = at(i + 1);
+    i += 2;
+    if (m == 0xD9) return "";                               // EOI
+    if ((m >= 0xD0 && m <= 0xD7) || m == 0xD8 || m == 0x01 || m == 0x00) continue;  // no length (00: not a marker)
+    if (i + 2 > b.size()) return "";
+    const size_t len = (size_t(at(i)) << 8) | at(i + 1);
+    if (m == 0xC4) {  // DHT: tables of (class/id byte, 16 counts, the values); the decoder reads
+                      // them even past the end of the file (as zeros), so check up to there too
+      for (size_t p = i + 2; p < std::min(i + len, b.size());) {
+        size_t n = 0;
+        for (size_t k = 1; k <= 16 && p + k < b.size(); ++k) n += at(p + k);
+        if (n > 256) return "a Huffman table (DHT) of " + std::to_string(n) + " codes (at most 256)";
+        p += 17 + n;
+      }
+    }
+    if (len < 2 || i + len > b.size()) return "";
+    i += len;
+    if (m == 0xDA)  // SOS: entropy-coded data up to the next marker; in it FF (FF...) 00 is a data
+      while (i < b.size()) {  // byte and RSTn markers sit between intervals
+        if (at(i) != 0xFF) {
+          ++i;
+          continue;
+        }
+        size_t k = i + 1;
+        while (k < b.size() && at(k) == 0xFF) ++k;
+        if (k >= b.size() || !(at(k) == 0x00 || (at(k) >= 0xD0 && at(k) <= 0xD7))) break;  // a marker at i
+        i = k + 1;
+      }
+  }
+  return "";
+}
 }  // namespace
 
 std::string decode_image(const std::string& bytes, const ImageFolderOptions& o, uint8_t* planar) {
-  static_assert(kMaxImageSide == STBI_MAX_DIMENSIONS);
   SCCONV_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "image file too large");
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, ch = 0;
+  if (!bytes.empty() && data[0] == 0xFF)  // (stb_image takes any input that starts so for a JPEG)
+    if (std::string bad = check_jpeg_huffman_tables(bytes); !bad.empty()) return "unreadable image (JPEG with " + bad + ")";
   if (!stbi_info_from_memory(data, len, &w, &h, &ch)) return std::string("unreadable image (") + stbi_failure_reason() + ")";
-  if (w > kMaxImageSide || h > kMaxImageSide)
-    return "image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels, larger than " +
-           std::to_string(kMaxImageSide) + " on a side";
+  if (w < 1 || h < 1 || w > kMaxImageSide || h > kMaxImageSide)  // (stb_image 2.27 accepts a BMP 0 pixels high)
+    return "image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels (each side must be 1 to " +
+           std::to_string(kMaxImageSide) + ")";
   if (!o.resize && (h != o.height || w != o.width))
     return "size " + std::to_string(w) + "x" + std::to_string(h) + ", expected " + std::to_string(o.width) + "x" +
            std::to_string(o.height) + " (or enable resizing)";
+  const int info_w = w, info_h = h;
   unsigned char* img = stbi_load_from_memory(data, len, &w, &h, &ch, 3);
   if (!img) return std::string("unreadable image (") + stbi_failure_reason() + ")";
+  if (w != info_w || h != info_h) {  // (the header read twice disagreeing: a malformed file)
+    stbi_image_free(img);
+    return "unreadable image (its size changed between reading the header and decoding)";
+  }
   resize_planar(img, h, w, planar, o.height, o.width);
   stbi_image_free(img);
   return "";

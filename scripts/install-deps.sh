@@ -3,10 +3,17 @@
 # only missing packages. Run as root (or with sudo available).
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --torch    also python3-torch (only for tools/: reference data, benchmarks)
+#   scripts/install-deps.sh --fuzz     also clang and its runtimes (libFuzzer, sanitizers: scripts/fuzz.sh)
 set -euo pipefail
 # ocl-icd-opencl-dev: Debian's oneDNN CMake config requires OpenCL (a "Recommends" of libdnnl-dev).
 pkgs=(build-essential cmake libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev doctest-dev libstb-dev)
-if [[ "${1:-}" == "--torch" ]]; then pkgs+=(python3-torch python3-numpy); fi
+for a in "$@"; do
+  case "$a" in
+    --torch) pkgs+=(python3-torch python3-numpy) ;;
+    --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown option $a" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

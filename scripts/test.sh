@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # scripts/test.sh: installs missing packages, builds and runs the whole test suite.
-#   scripts/test.sh            Release build + tests, then Debug + ASan/UBSan build + tests
+#   scripts/test.sh            Release build + tests, then Debug + ASan/UBSan build + tests, then
+#                              every fuzz target for 60 s (scripts/fuzz.sh; clang + libFuzzer)
 #   scripts/test.sh --quick    Release build + tests only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+if [[ "${1:-}" == "--quick" ]]; then scripts/install-deps.sh; else scripts/install-deps.sh --fuzz; fi
 jobs=$(nproc)
 
 run_suite() {  # <build dir> <cmake args...>
@@ -22,4 +23,5 @@ mkdir -p build
 run_suite build/release -DCMAKE_BUILD_TYPE=Release
 if [[ "${1:-}" != "--quick" ]]; then
   ASAN_OPTIONS=detect_leaks=1 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DSCCONV_SANITIZE=ON
+  scripts/fuzz.sh 60
 fi

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "data/loader.h"
@@ -141,6 +142,32 @@ TEST_CASE("image folder: test labels follow the training set's classes by name; 
   CHECK(skipped[0].find("is a FIFO (named pipe), not a regular file") != std::string::npos);
   CHECK_THROWS_WITH_AS(load_image_folder((d / "train").string(), o), Contains("pipe.png': '"), Error);
   CHECK_THROWS_WITH_AS(load_image_folder((d / "nope").string(), o), Contains("does not exist or is not a directory"), Error);
+}
+
+TEST_CASE("image decoding: what stb_image 2.27 does not check is checked first (found by fuzzing)") {
+  // the fuzz findings, kept in the corpus: an options byte, then the file
+  auto finding = [](const char* name) {
+    std::ifstream f(fs::path(SCCONV_TEST_DATA) / ".." / "fuzz" / "corpus" / "image" / name, std::ios::binary);
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    REQUIRE(s.size() > 1);
+    return s.substr(1);
+  };
+  ImageFolderOptions o{32, 32, true, true};
+  std::vector<uint8_t> planar(3 * 32 * 32);
+  for (const char* name : {"regression_dht_over_256", "regression_dht_after_padding", "regression_dht_after_fill_bytes",
+                           "regression_dht_after_stuffed_fill"}) {
+    CAPTURE(name);  // stb_image would write past its 257-entry Huffman tables
+    CHECK(decode_image(finding(name), o, planar.data()).find("JPEG with a Huffman table (DHT) of") != std::string::npos);
+  }
+  CHECK(decode_image(finding("regression_bmp_zero_height"), o, planar.data()) ==
+        "image of 1797x0 pixels (each side must be 1 to 8192)");
+  // and a good JPEG still decodes
+  std::vector<unsigned char> rgb(20 * 12 * 3, 90);
+  std::string jpg;
+  stbi_write_jpg_to_func([](void* c, void* d, int n) { static_cast<std::string*>(c)->append(static_cast<char*>(d), n); },
+                         &jpg, 20, 12, 3, rgb.data(), 90);
+  CHECK(decode_image(jpg, o, planar.data()).empty());
+  CHECK(std::abs(int(planar[0]) - 90) <= 2);
 }
 
 TEST_CASE("CIFAR files: special files and wrong sizes are refused before reading") {

@@ -59,7 +59,15 @@ inline typename Vec<T>::mask fold_mask() {
 
 template <class T, int K>
 inline typename Vec<T>::type fold(typename Vec<T>::type x, typename Vec<T>::type y) {
+#if defined(__clang__)  // (clang has no __builtin_shuffle with a mask vector: the same sums, lane by lane)
+  constexpr int L = Vec<T>::kLanes;
+  const auto m0 = fold_mask<T, K, 0>(), m1 = fold_mask<T, K, 1>();
+  typename Vec<T>::type r;
+  for (int i = 0; i < L; ++i) r[i] = (m0[i] < L ? x[m0[i]] : y[m0[i] - L]) + (m1[i] < L ? x[m1[i]] : y[m1[i] - L]);
+  return r;
+#else
   return __builtin_shuffle(x, y, fold_mask<T, K, 0>()) + __builtin_shuffle(x, y, fold_mask<T, K, 1>());
+#endif
 }
 
 // N vectors (a power of two) with groups of K lanes -> one vector, sum of v[c] in lane c.

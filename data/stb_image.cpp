@@ -1,0 +1,19 @@
+// data/stb_image.cpp: the implementation of stb_image (Debian's libstb-dev, 2.27), alone in its
+// translation unit: PNG, JPEG and BMP only, images of at most kMaxImageSide (data/dataset.h)
+// pixels a side. data/image_folder.cpp calls it, after its own checks of what 2.27 does not
+// check (a JPEG's Huffman table sizes; images 0 pixels high). Sanitizer builds compile this file
+// without two of UBSan's checks (CMakeLists.txt), for what tests/fuzz/fuzz_image.cpp found in
+// 2.27 that we cannot fix from outside and that touches no memory out of bounds (ASan and the
+// bounds checks stay on): nonnull-attribute (a zero-length PNG IDAT chunk is copied with
+// memcpy(NULL, p, 0)) and shift (a corrupt JPEG's entropy data drives its bit counter negative,
+// so `b << (24 - code_bits)` shifts by 32 or more: wrong pixels of a broken file, nothing else).
+#include "data/dataset.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_MAX_DIMENSIONS 8192
+#include <stb_image.h>
+
+static_assert(scconv::kMaxImageSide == STBI_MAX_DIMENSIONS, "one limit for our check and stb_image's");
