@@ -14,6 +14,7 @@
 #include "apps/model_args.h"
 #include "apps/trainer.h"
 #include "core/config.h"
+#include "core/math/pixels.h"
 #include "core/parallel.h"
 #include "models/resnet.h"
 
@@ -102,7 +103,7 @@ int cmd_eval(const Args& args) {
   if (p.has("--json")) {
     nlohmann::json j{{"model_file", file}, {"images", r.count}, {"test_loss", r.loss}, {"test_acc", r.accuracy},
                      {"images_per_second", ips}, {"classes", test.classes}, {"per_class_acc", per_class},
-                     {"confusion", r.confusion}, {"input", "(pixel / 255 - mean) / std"},
+                     {"confusion", r.confusion}, {"input", math::kInputConvention},
                      {"mean", cfg.augment.mean}, {"std", cfg.augment.std}};
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
