@@ -1,7 +1,10 @@
-// tests/synthetic_cifar.h: CIFAR-10-format files the training tests learn from (no real data
-// needed): 4 classes, the class is the quadrant of a bright 10x10 square on noise. 64 images in
-// each data_batch_*.bin, 128 in test_batch.bin.
+// tests/synthetic_cifar.h: what the training tests share: a per-process scratch folder, and
+// CIFAR-10-format files they learn from (no real data needed): 4 classes, the class is the
+// quadrant of a bright 10x10 square on noise. 64 images in each data_batch_*.bin, 128 in
+// test_batch.bin.
 #pragma once
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -9,6 +12,21 @@
 #include "core/rng.h"
 
 namespace scconv::testing {
+
+// <tmp>/<prefix><pid>, created on first use and removed at exit: two test runs at once (Release
+// and sanitizer builds) must not share run folders. One per process (the first prefix asked).
+inline std::filesystem::path scratch_dir(const std::string& prefix) {
+  struct Scratch {
+    std::filesystem::path dir;
+    explicit Scratch(std::filesystem::path d) : dir(std::move(d)) { std::filesystem::create_directories(dir); }
+    ~Scratch() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  };
+  static Scratch s(std::filesystem::temp_directory_path() / (prefix + std::to_string(getpid())));
+  return s.dir;
+}
 
 inline void write_synthetic_cifar(const std::filesystem::path& d) {
   std::filesystem::create_directories(d);

@@ -36,18 +36,7 @@ using doctest::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-struct Scratch {
-  fs::path dir = fs::temp_directory_path() / ("scconv_test_robust_" + std::to_string(getpid()));
-  Scratch() { fs::create_directories(dir); }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-};
-fs::path scratch() {
-  static Scratch s;
-  return s.dir;
-}
+fs::path scratch() { return testing::scratch_dir("scconv_test_robust_"); }
 fs::path data_dir() {
   static fs::path d = [] {
     fs::path p = scratch() / "data";

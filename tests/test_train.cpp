@@ -29,20 +29,7 @@ using doctest::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-// Per-process scratch directory: two test runs at once (Release and sanitizer builds) must not
-// share run directories. Removed at exit.
-struct Scratch {
-  fs::path dir = fs::temp_directory_path() / ("scconv_test_train_" + std::to_string(getpid()));
-  Scratch() { fs::create_directories(dir); }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-};
-fs::path scratch() {
-  static Scratch s;
-  return s.dir;
-}
+fs::path scratch() { return testing::scratch_dir("scconv_test_train_"); }
 fs::path synthetic_cifar() {
   static fs::path dir = [] {
     fs::path d = scratch() / "scconv_train_data";
