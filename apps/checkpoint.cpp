@@ -135,9 +135,7 @@ ModelFile read_model_file(const std::string& path) {
 }
 
 void check_finite_state(const Module& model, const std::string& source) {
-  std::vector<std::pair<std::string, Tensor>> all = model.named_parameters();
-  for (auto& b : model.named_buffers()) all.push_back(b);
-  const std::string bad = first_nonfinite(all);
+  const std::string bad = first_nonfinite(model.named_tensors());
   SCCONV_CHECK(bad.empty(), source << ": tensor '" << bad << "' holds NaN or Inf values");
 }
 

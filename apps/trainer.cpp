@@ -73,11 +73,6 @@ std::vector<std::pair<std::string, Tensor>> named_grads(const Module& model) {
     if (p.grad().defined()) g.emplace_back(n, p.grad());
   return g;
 }
-std::vector<std::pair<std::string, Tensor>> named_state(const Module& model) {
-  std::vector<std::pair<std::string, Tensor>> all = model.named_parameters();
-  for (auto& b : model.named_buffers()) all.push_back(b);
-  return all;
-}
 
 // ---- one run -----------------------------------------------------------------------------------
 
@@ -182,7 +177,7 @@ Run::Step Run::step(const Tensor& x, const Tensor& y, EpochSums& sums, int64_t e
   SCCONV_CHECK(bad.empty(), where(epoch) << ": " << bad << ". Stopped; the last good checkpoint in '" << cfg_.out
                                          << "/checkpoint' is kept");
   sgd_->step(lr);
-  const std::string after = first_nonfinite(named_state(*model_));
+  const std::string after = first_nonfinite(model_->named_tensors());
   SCCONV_CHECK(after.empty(), where(epoch) << ": '" << after << "' holds NaN or Inf after the update (lr " << lr
                                            << "; loss " << lv << " and gradients were finite). Stopped; the last good "
                                            << "checkpoint in '" << cfg_.out << "/checkpoint' is kept");

@@ -102,7 +102,7 @@ static Tensor group_norm_impl(const Tensor& x, int64_t groups, const Tensor& gam
   SCCONV_CHECK(groups >= 1 && C % groups == 0,
                op << ": groups=" << groups << " must divide the " << C << " channels of input "
                   << x.str());
-  const int64_t M = C / groups * numel_of(Shape(x.shape().begin() + 2, x.shape().end()));  // per (sample, group)
+  const int64_t M = C / groups * numel_from(x.shape(), 2);  // per (sample, group)
   if (kind == GroupNormKind::Seed)
     SCCONV_CHECK(M > 1, op << ": the unbiased std needs more than one value per group, got input "
                            << x.str() << " with groups=" << groups);

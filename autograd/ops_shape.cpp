@@ -33,7 +33,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim) {
   check_defined(x, "flatten", "x");
   start_dim = wrap_dim(start_dim, x.dim(), "flatten");
   Shape s(x.shape().begin(), x.shape().begin() + start_dim);
-  s.push_back(numel_of(Shape(x.shape().begin() + start_dim, x.shape().end())));  // (also when N = 0)
+  s.push_back(numel_from(x.shape(), static_cast<size_t>(start_dim)));
   return reshape(x, s);
 }
 

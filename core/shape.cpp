@@ -13,6 +13,12 @@ int64_t numel_of(const Shape& shape) {
   return n;
 }
 
+int64_t numel_from(const Shape& shape, size_t from) {
+  int64_t n = 1;
+  for (size_t d = from; d < shape.size(); ++d) n *= shape[d];
+  return n;
+}
+
 Strides contiguous_strides(const Shape& shape) {
   Strides st(shape.size());
   int64_t s = 1;

@@ -11,6 +11,9 @@ using Shape = std::vector<int64_t>;
 using Strides = std::vector<int64_t>;
 
 int64_t numel_of(const Shape& shape);
+// The product of the sizes of dims [from, ndim): e.g. numel_from(x, 2), the spatial size of
+// (N, C, H, W). Computed as a product, not numel / leading sizes, so it holds when N = 0.
+int64_t numel_from(const Shape& shape, size_t from);
 Strides contiguous_strides(const Shape& shape);
 
 // The two dense layouts of a 4-D (N, C, H, W) tensor. Contiguous: row-major NCHW. ChannelsLast:

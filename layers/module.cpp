@@ -97,6 +97,12 @@ std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
   collect("", false, out);
   return out;
 }
+std::vector<std::pair<std::string, Tensor>> Module::named_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", true, out);
+  collect("", false, out);
+  return out;
+}
 std::vector<Tensor> Module::parameters() const {
   std::vector<Tensor> out;
   for (auto& [n, t] : named_parameters()) out.push_back(t);
@@ -131,8 +137,7 @@ void Module::to(DType dtype) {
 
 std::map<std::string, Tensor> Module::state_dict() const {
   std::map<std::string, Tensor> out;
-  for (auto& [n, t] : named_parameters()) out.emplace(n, t);
-  for (auto& [n, t] : named_buffers()) out.emplace(n, t);
+  for (auto& [n, t] : named_tensors()) out.emplace(n, t);
   return out;
 }
 

@@ -30,6 +30,7 @@ class Module {
   }
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;  // recursive
   std::vector<std::pair<std::string, Tensor>> named_buffers() const;     // recursive
+  std::vector<std::pair<std::string, Tensor>> named_tensors() const;     // parameters, then buffers
   std::vector<Tensor> parameters() const;
   int64_t num_parameters() const;
   // Parameters registered on this module itself (not its children).

@@ -16,7 +16,7 @@
 namespace scconv {
 
 namespace {
-int64_t spatial(const Tensor& x) { return numel_of(Shape(x.shape().begin() + 2, x.shape().end())); }  // (N = 0 too)
+int64_t spatial(const Tensor& x) { return numel_from(x.shape(), 2); }
 
 // The batch norm epilogue of one element: v (+ residual), then ReLU (NormEpilogue).
 template <class T>

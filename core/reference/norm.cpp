@@ -10,7 +10,7 @@ namespace scconv {
 
 namespace {
 // Per-element helpers on a contiguous (N, C, S) view: S = product of the dims after C.
-int64_t spatial(const Tensor& x) { return numel_of(Shape(x.shape().begin() + 2, x.shape().end())); }  // (N = 0 too)
+int64_t spatial(const Tensor& x) { return numel_from(x.shape(), 2); }
 }  // namespace
 
 // ---- batch norm ------------------------------------------------------------------------------
