@@ -68,9 +68,9 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel, std::array<int
 // separate ops): y1 (N,C,H,W) and y2 = cat(y2_parts, 1) (the parts are read in place), branch
 // weights from a softmax of their global average pools (kind 0, branch_softmax: over each
 // channel's pair; 1, channel_softmax: over all 2C of a sample), y = b0 y1 + b1 y2 -> (N,C,H,W).
-Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind);
+Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, math::CRUFuse kind);
 // The same with y2 = conv1x1(low, w) folded in and never stored: low (N,Q,H,W), w (C,Q,1,1).
-Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind);
+Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, math::CRUFuse kind);
 
 // ---- linear algebra and convolution --------------------------------------------------------------
 Tensor matmul(const Tensor& a, const Tensor& b);  // (M,K) x (K,N) -> (M,N)

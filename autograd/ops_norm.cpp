@@ -142,7 +142,8 @@ Tensor sru(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tenso
   const int64_t C = x.size(1);
   SCCONV_CHECK(p.groups >= 1 && C % p.groups == 0,
                op << ": groups=" << p.groups << " must divide the " << C << " channels of input " << x.str());
-  SCCONV_CHECK(p.gate >= 0 && p.gate <= 2, op << ": unknown gate " << p.gate);
+  SCCONV_CHECK(static_cast<int>(p.gate) <= static_cast<int>(math::SRUGate::HardReweighted),
+               op << ": unknown gate " << static_cast<int>(p.gate));
   if (p.gn == GroupNormKind::Seed)
     SCCONV_CHECK(C / p.groups * x.size(2) * x.size(3) > 1,
                  op << ": the unbiased std needs more than one value per group, got input " << x.str());

@@ -58,11 +58,12 @@ Tensor global_avg_pool2d(const Tensor& x) {
   return mean(x, {2, 3}, /*keepdim=*/true);
 }
 
-Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind) {
+Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, math::CRUFuse kind) {
   const char* op = "cru_fuse";
   check_float(y1, op, "y1");
   check_dim(y1, 4, op, "y1");
-  SCCONV_CHECK(kind == 0 || kind == 1, op << ": kind must be 0 (branch_softmax) or 1 (channel_softmax), got " << kind);
+  SCCONV_CHECK(kind == math::CRUFuse::BranchSoftmax || kind == math::CRUFuse::ChannelSoftmax,
+               op << ": kind must be branch_softmax or channel_softmax (split_conv has no fused kernel)");
   SCCONV_CHECK(!y2_parts.empty(), op << ": y2 has no parts");
   int64_t channels = 0;
   for (size_t i = 0; i < y2_parts.size(); ++i) {
@@ -99,7 +100,7 @@ Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind)
   });
 }
 
-Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind) {
+Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, math::CRUFuse kind) {
   const char* op = "cru_fuse_lower";
   check_float(y1, op, "y1");
   check_dim(y1, 4, op, "y1");
@@ -109,7 +110,8 @@ Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int 
     check_same_dtype(y1, *t, op);
     check_same_device(y1, *t, op);
   }
-  SCCONV_CHECK(kind == 0 || kind == 1, op << ": kind must be 0 (branch_softmax) or 1 (channel_softmax), got " << kind);
+  SCCONV_CHECK(kind == math::CRUFuse::BranchSoftmax || kind == math::CRUFuse::ChannelSoftmax,
+               op << ": kind must be branch_softmax or channel_softmax (split_conv has no fused kernel)");
   SCCONV_CHECK(low.dim() == 4 && low.size(0) == y1.size(0) && low.size(2) == y1.size(2) &&
                    low.size(3) == y1.size(3),
                op << ": low " << low.str() << " does not match y1 " << y1.str() << " outside the channels");

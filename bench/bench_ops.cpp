@@ -90,11 +90,11 @@ int main(int argc, char** argv) {
       {"sru_fused_nhwc_64", {{128, 64, 8, 8}, {64}, {64}, {64}},
        [](const V& x) { return sru(x[0], x[1], x[2], x[3], SRUParams{}); }, 0, true},
       {"cru_fuse", {act, {128, 8, 32, 32}, {128, 8, 32, 32}},
-       [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); }},
+       [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, math::CRUFuse::BranchSoftmax); }},
       {"cru_fuse_nhwc", {act, act},  // y2 in one part, as the CRU's fused path passes it
-       [](const V& x) { return cru_fuse(x[0], {x[1]}, 0); }, 0, true},
+       [](const V& x) { return cru_fuse(x[0], {x[1]}, math::CRUFuse::BranchSoftmax); }, 0, true},
       {"cru_fuse_lower_nhwc", {act, {128, 4, 32, 32}, {16, 4, 1, 1}},  // Y2 from X_low' (the CRU's fused path)
-       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], 0); }, 0, true},
+       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], math::CRUFuse::BranchSoftmax); }, 0, true},
       {"conv1x1_split_nhwc", {act, {4, 8, 1, 1}, {4, 8, 1, 1}},  // the CRU's two squeezes
        [](const V& x) {
          auto y = conv1x1_split(x[0], {x[1], x[2]});

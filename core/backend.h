@@ -15,6 +15,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/math/cru.h"
+#include "core/math/norm.h"
+#include "core/math/sru.h"
 #include "core/tensor.h"
 
 namespace scconv {
@@ -67,7 +70,7 @@ struct NormEpilogue {
 // (N,C,H,W), (C), (C), and the residual's gradient (grad_y masked by the ReLU) when there is one
 struct BatchNormGrads { Tensor grad_x, grad_gamma, grad_beta, grad_residual; };
 struct GroupNormGrads { Tensor grad_x, grad_gamma, grad_beta; };
-enum class GroupNormKind : uint8_t { Torch, Seed };  // see core/math/norm.h
+using math::GroupNormKind;  // core/math/norm.h
 
 // The fused SRU (spec "SRU"; layers/sru.cpp shows the same steps as separate ops):
 //   G = GN(x; gamma, beta), R = sigmoid(G * w), W1, W2 = gate(R), out[c] = W1 x[c] + W2 x[c'].
@@ -76,7 +79,7 @@ struct SRUParams {
   int64_t groups = 16;
   double eps = 1e-5, threshold = 0.5;
   GroupNormKind gn = GroupNormKind::Torch;
-  int gate = 0;  // math::SRUGate (core/math/sru.h)
+  math::SRUGate gate = math::SRUGate::Soft;
 };
 struct SRUGrads { Tensor grad_x, grad_gamma, grad_beta, grad_w; };  // (N,C,H,W), (C) x 3
 
@@ -175,16 +178,16 @@ class Backend {
 
   // ---- fused CRU fuse: y1 (N,C,H,W), y2_parts (N,C_k,H,W) with sum C_k = C; kind: math::CRUFuse.
   // Writes the branch weights b (N,2,C) for backward ----
-  virtual Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind,
+  virtual Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, math::CRUFuse kind,
                           Tensor& b) = 0;
   virtual CRUFuseGrads cru_fuse_backward(const Tensor& grad_y, const Tensor& y1,
-                                         const std::vector<Tensor>& y2_parts, int kind,
+                                         const std::vector<Tensor>& y2_parts, math::CRUFuse kind,
                                          const Tensor& b) = 0;
   // The same with y2 = conv1x1(low, w): low (N,Q,H,W), w (C,Q,1,1).
-  virtual Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind,
+  virtual Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, math::CRUFuse kind,
                                 Tensor& b) = 0;
   virtual CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
-                                                    const Tensor& low, const Tensor& w, int kind,
+                                                    const Tensor& low, const Tensor& w, math::CRUFuse kind,
                                                     const Tensor& b) = 0;
 
   // ---- block-diagonal 1x1 convolution with one output per block (see Conv1x1SplitGrads) ----

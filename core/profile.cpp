@@ -152,22 +152,22 @@ class ProfilingBackend : public Backend {
     Scope p("sru");
     return in_.sru_backward(gy, x, g, b, w, sp, mean, rstd);
   }
-  Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2, int kind, Tensor& b) override {
+  Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2, math::CRUFuse kind, Tensor& b) override {
     Scope p("cru_fuse");
     return in_.cru_fuse(y1, y2, kind, b);
   }
   CRUFuseGrads cru_fuse_backward(const Tensor& gy, const Tensor& y1, const std::vector<Tensor>& y2,
-                                 int kind, const Tensor& b) override {
+                                 math::CRUFuse kind, const Tensor& b) override {
     Scope p("cru_fuse");
     return in_.cru_fuse_backward(gy, y1, y2, kind, b);
   }
-  Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind,
+  Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, math::CRUFuse kind,
                         Tensor& b) override {
     Scope p("cru_fuse");
     return in_.cru_fuse_lower(y1, low, w, kind, b);
   }
   CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& gy, const Tensor& y1, const Tensor& low,
-                                            const Tensor& w, int kind, const Tensor& b) override {
+                                            const Tensor& w, math::CRUFuse kind, const Tensor& b) override {
     Scope p("cru_fuse");
     return in_.cru_fuse_lower_backward(gy, y1, low, w, kind, b);
   }

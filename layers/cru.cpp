@@ -121,14 +121,15 @@ Tensor CRU::run(const Tensor& x, bool fused) {
                     : add((*gwc_)(up_s), (*pwc1_)(up_s));  // (N, c_out, H/s, W/s)
   // 4.+5. fused: the lower branch is one 1x1 convolution, folded into the fuse's kernel (pools,
   // softmax, weighted sum): Y2 is never stored, only read from low_s (a quarter of its channels)
-  const int kind = o_.fuse == CRUFuse::ChannelSoftmax ? 1 : 0;
+  // split_conv changes the branches, not the fuse: its weights are branch_softmax's
+  const CRUFuse kind = o_.fuse == CRUFuse::ChannelSoftmax ? CRUFuse::ChannelSoftmax : CRUFuse::BranchSoftmax;
   if (fused)
     return cru_fuse_lower(Y1, stride_ > 1 ? subsample2d(low_s, stride_) : low_s, lower_weight(), kind);
   // 4. lower branch: cheap point-wise features + the reused squeezed input
   Tensor Y2 = cat({(*pwc2_)(low_s), subsample2d(low_s, stride_)}, 1);  // (N, c_out, H/s, W/s)
   // 5. fuse
   const int64_t N = Y1.size(0);
-  if (kind == 1) {
+  if (kind == CRUFuse::ChannelSoftmax) {
     Tensor Z = cat({Y1, Y2}, 1);                                 // (N, 2 c_out, h, w)
     Z = mul(softmax(global_avg_pool2d(Z), 1), Z);
     auto halves = split(Z, {c_out_, c_out_}, 1);

@@ -24,8 +24,8 @@ SRUGate parse_sru_gate(const std::string& v, const std::string& key) {
 GammaNorm parse_gamma_norm(const std::string& v, const std::string& key) {
   return parse_enum<GammaNorm>(v, key, {{"sum", GammaNorm::Sum}, {"softmax", GammaNorm::Softmax}});
 }
-GNKind parse_gn_kind(const std::string& v, const std::string& key) {
-  return parse_enum<GNKind>(v, key, {{"torch", GNKind::Torch}, {"seed", GNKind::Seed}});
+GroupNormKind parse_gn_kind(const std::string& v, const std::string& key) {
+  return parse_enum<GroupNormKind>(v, key, {{"torch", GroupNormKind::Torch}, {"seed", GroupNormKind::Seed}});
 }
 CRUFuse parse_cru_fuse(const std::string& v, const std::string& key) {
   return parse_enum<CRUFuse>(v, key, {{"branch_softmax", CRUFuse::BranchSoftmax},

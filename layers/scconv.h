@@ -9,22 +9,26 @@
 #pragma once
 #include <string>
 
+#include "core/math/cru.h"
+#include "core/math/norm.h"
+#include "core/math/sru.h"
 #include "layers/conv.h"
 #include "layers/norm.h"
 
 namespace scconv {
 
-enum class SRUGate { Soft, Hard, HardReweighted };
+// The gate, the group-norm kind and the fuse are the kernels' enums (core/math/), one per concept.
+using math::CRUFuse;
+using math::GroupNormKind;
+using math::SRUGate;
 enum class GammaNorm { Sum, Softmax };
-enum class GNKind { Torch, Seed };
-enum class CRUFuse { BranchSoftmax, ChannelSoftmax, SplitConv };
 enum class SCConvOrder { SC, CS, Parallel, S, C };
 
 // String forms as in the model config ("soft", "hard", "hard_reweighted", ...). Parsing an
 // unknown value throws an Error naming `key` and the accepted values.
 SRUGate parse_sru_gate(const std::string& v, const std::string& key);
 GammaNorm parse_gamma_norm(const std::string& v, const std::string& key);
-GNKind parse_gn_kind(const std::string& v, const std::string& key);
+GroupNormKind parse_gn_kind(const std::string& v, const std::string& key);
 CRUFuse parse_cru_fuse(const std::string& v, const std::string& key);
 SCConvOrder parse_scconv_order(const std::string& v, const std::string& key);
 
@@ -33,7 +37,7 @@ struct SRUOptions {
   double threshold = 0.5;   // gate threshold t
   SRUGate gate = SRUGate::Soft;
   GammaNorm gamma_norm = GammaNorm::Sum;
-  GNKind gn = GNKind::Torch;
+  GroupNormKind gn = GroupNormKind::Torch;
 };
 
 struct CRUOptions {

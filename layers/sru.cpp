@@ -23,19 +23,19 @@ SRU::SRU(int64_t channels, const SRUOptions& o, Generator& g) : c_(channels), o_
                "SRU: sru.groups=" << o.groups << " must divide channels=" << channels);
   SCCONV_CHECK(o.threshold > 0 && o.threshold < 1,
                "SRU: sru.threshold must be in (0, 1), got " << o.threshold);
-  if (o.gn == GNKind::Torch)
+  if (o.gn == GroupNormKind::Torch)
     gn = register_module("gn", std::make_shared<GroupNorm>(o.groups, channels));
   else
     gn = register_module("gn", std::make_shared<SeedGroupNorm>(o.groups, channels, g));
 }
 
 Tensor SRU::gamma() const {
-  if (o_.gn == GNKind::Torch) return std::static_pointer_cast<GroupNorm>(gn)->weight;
+  if (o_.gn == GroupNormKind::Torch) return std::static_pointer_cast<GroupNorm>(gn)->weight;
   return reshape(std::static_pointer_cast<SeedGroupNorm>(gn)->gamma, {c_});
 }
 
 Tensor SRU::beta() const {
-  if (o_.gn == GNKind::Torch) return std::static_pointer_cast<GroupNorm>(gn)->bias;
+  if (o_.gn == GroupNormKind::Torch) return std::static_pointer_cast<GroupNorm>(gn)->bias;
   return reshape(std::static_pointer_cast<SeedGroupNorm>(gn)->beta, {c_});
 }
 
@@ -48,8 +48,8 @@ Tensor SRU::forward(const Tensor& x) {
   SRUParams p;
   p.groups = o_.groups;
   p.threshold = o_.threshold;
-  p.gate = static_cast<int>(o_.gate);  // SRUGate and math::SRUGate list the gates in one order
-  if (o_.gn == GNKind::Torch) {
+  p.gate = o_.gate;
+  if (o_.gn == GroupNormKind::Torch) {
     p.eps = std::static_pointer_cast<GroupNorm>(gn)->eps;
   } else {
     p.eps = std::static_pointer_cast<SeedGroupNorm>(gn)->eps;

@@ -120,7 +120,7 @@ nlohmann::json ModelConfig::to_json() const {
                  {"gate", enum_name(s.gate, {{"soft", SRUGate::Soft}, {"hard", SRUGate::Hard},
                                              {"hard_reweighted", SRUGate::HardReweighted}})},
                  {"gamma_norm", s.gamma_norm == GammaNorm::Sum ? "sum" : "softmax"},
-                 {"gn", s.gn == GNKind::Torch ? "torch" : "seed"}}},
+                 {"gn", s.gn == GroupNormKind::Torch ? "torch" : "seed"}}},
         {"cru", {{"fuse", enum_name(c.fuse, {{"branch_softmax", CRUFuse::BranchSoftmax},
                                              {"channel_softmax", CRUFuse::ChannelSoftmax},
                                              {"split_conv", CRUFuse::SplitConv}})}}}};

@@ -34,8 +34,8 @@ inline Tensor case_running(int64_t c, bool var, DType dt) {
   return Tensor::from_vector(v, {c}).to(dt);
 }
 
-// The fused SRU's parameters for a case (gate: 0 soft, 1 hard, 2 hard_reweighted).
-inline SRUParams sru_case(int64_t groups, int gate, bool seed_gn, double threshold = 0.5) {
+// The fused SRU's parameters for a case.
+inline SRUParams sru_case(int64_t groups, math::SRUGate gate, bool seed_gn, double threshold = 0.5) {
   SRUParams p;
   p.groups = groups;
   p.gate = gate;
@@ -142,27 +142,27 @@ inline const std::vector<OpCase>& op_cases() {
        [](const V& x) { return group_norm_seed(x[0], 2, x[1], x[2]); }},
       // the fused SRU: x, gamma, beta, channel weights w
       {"sru_soft", {{2, 4, 3, 3}, {4}, {4}, {4}},
-       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(2, 0, false)); }},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(2, math::SRUGate::Soft, false)); }},
       {"sru_hard_seed_gn", {{2, 4, 3, 3}, {4}, {4}, {4}},
-       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(2, 1, true)); }},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(2, math::SRUGate::Hard, true)); }},
       {"sru_reweighted_g4", {{1, 4, 3, 5}, {4}, {4}, {4}},
-       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 2, false, 0.4)); }},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, math::SRUGate::HardReweighted, false, 0.4)); }},
       // 16 channels: channels-last inputs take the fixed-width kernels (core/cpu/sru.cpp)
       {"sru_soft_c16", {{1, 16, 3, 3}, {16}, {16}, {16}},
-       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 0, false)); }},
+       [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, math::SRUGate::Soft, false)); }},
       // the fused CRU fuse: y1 and the two parts of y2
       {"cru_fuse_branch", {{2, 5, 3, 4}, {2, 3, 3, 4}, {2, 2, 3, 4}},
-       [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); }},
+       [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, math::CRUFuse::BranchSoftmax); }},
       {"cru_fuse_channel", {{2, 5, 3, 4}, {2, 1, 3, 4}, {2, 4, 3, 4}},
-       [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 1); }},
+       [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, math::CRUFuse::ChannelSoftmax); }},
       // the same with y2 = conv1x1(low, w): y1, low, w; 16 <- 4 take the kernels of
       // core/cpu/cru_lower.cpp, other widths oneDNN's convolution and the fuse of cru.cpp
       {"cru_fuse_lower_branch", {{2, 5, 3, 4}, {2, 3, 3, 4}, {5, 3, 1, 1}},
-       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], 0); }},
+       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], math::CRUFuse::BranchSoftmax); }},
       {"cru_fuse_lower_channel", {{2, 6, 3, 3}, {2, 2, 3, 3}, {6, 2, 1, 1}},
-       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], 1); }},
+       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], math::CRUFuse::ChannelSoftmax); }},
       {"cru_fuse_lower_16from4", {{1, 16, 3, 3}, {1, 4, 3, 3}, {16, 4, 1, 1}},
-       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], 0); }},
+       [](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], math::CRUFuse::BranchSoftmax); }},
       // shape
       {"slice_channels", {{2, 5, 3, 3}}, [](const V& x) { return slice(x[0], 1, 1, 4); }},
       {"split_cat_swap", {{2, 5, 3, 3}},

@@ -37,19 +37,19 @@ TEST_CASE("shape mismatches name the op and both shapes") {
   CHECK_THROWS_WITH_AS(sru(Tensor::ones({1, 4, 2, 2}), c4, c4, Tensor::ones({5}), sp),
                        Contains("sru: w float32(5,) must have 4 elements"), Error);
   Tensor y1 = Tensor::ones({2, 4, 3, 3});
-  CHECK_THROWS_WITH_AS(cru_fuse(y1, {Tensor::ones({2, 3, 3, 3})}, 0),
+  CHECK_THROWS_WITH_AS(cru_fuse(y1, {Tensor::ones({2, 3, 3, 3})}, math::CRUFuse::BranchSoftmax),
                        Contains("cru_fuse: the parts of y2 add up to 3 channels, y1 float32(2, 4, 3, 3) has 4"), Error);
-  CHECK_THROWS_WITH_AS(cru_fuse(y1, {Tensor::ones({2, 2, 3, 3}), Tensor::ones({2, 2, 2, 3})}, 0),
+  CHECK_THROWS_WITH_AS(cru_fuse(y1, {Tensor::ones({2, 2, 3, 3}), Tensor::ones({2, 2, 2, 3})}, math::CRUFuse::BranchSoftmax),
                        Contains("cru_fuse: part 1 of y2 float32(2, 2, 2, 3) does not match y1 float32(2, 4, 3, 3)"), Error);
-  CHECK_THROWS_WITH_AS(cru_fuse(y1, {y1}, 2), Contains("cru_fuse: kind must be 0 (branch_softmax) or 1"), Error);
-  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 4}), Tensor::ones({4, 2, 1, 1}), 0),
+  CHECK_THROWS_WITH_AS(cru_fuse(y1, {y1}, math::CRUFuse::SplitConv), Contains("cru_fuse: kind must be branch_softmax or channel_softmax"), Error);
+  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 4}), Tensor::ones({4, 2, 1, 1}), math::CRUFuse::BranchSoftmax),
                        Contains("cru_fuse_lower: low float32(2, 2, 3, 4) does not match y1 float32(2, 4, 3, 3) outside the channels"), Error);
-  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 2, 3, 3}), 0),
+  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 2, 3, 3}), math::CRUFuse::BranchSoftmax),
                        Contains("cru_fuse_lower: w float32(4, 2, 3, 3) must be (4, 2, 1, 1): a 1x1 convolution from low's channels to y1's"), Error);
-  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 3, 1, 1}), 0),
+  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 3, 1, 1}), math::CRUFuse::BranchSoftmax),
                        Contains("cru_fuse_lower: w float32(4, 3, 1, 1) must be (4, 2, 1, 1)"), Error);
-  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 2, 1, 1}), 3),
-                       Contains("cru_fuse_lower: kind must be 0 (branch_softmax) or 1"), Error);
+  CHECK_THROWS_WITH_AS(cru_fuse_lower(y1, Tensor::ones({2, 2, 3, 3}), Tensor::ones({4, 2, 1, 1}), math::CRUFuse::SplitConv),
+                       Contains("cru_fuse_lower: kind must be branch_softmax or channel_softmax"), Error);
   CHECK_THROWS_WITH_AS(conv1x1_split(y1, {Tensor::ones({2, 2, 1, 1}), Tensor::ones({2, 3, 1, 1})}),
                        Contains("conv1x1_split: the weights read 5 input channels in all, input float32(2, 4, 3, 3) has 4"), Error);
   CHECK_THROWS_WITH_AS(conv1x1_split(y1, {Tensor::ones({2, 2, 3, 3}), Tensor::ones({2, 2, 1, 1})}),

@@ -106,29 +106,29 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
                 [](const V& x) { return group_norm(x[0], 16, x[1], x[2]); },
                 {g.normal({8, 32, 16, 16}, 0.5, 2), g.normal({32}), g.normal({32})}, 1e-3, 1e-4);
   compare_paths("fused SRU (4,32,16,16), 16 groups, soft gate",
-                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(16, 0, false)); },
+                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(16, math::SRUGate::Soft, false)); },
                 {g.normal({4, 32, 16, 16}, 0.5, 2), g.normal({32}), g.normal({32}), g.normal({32})},
                 1e-3, 1e-4);
   // channels-last SRU: blocks of 1024 / C rows, here 64 + a tail of 17 and 32 x 8 exactly;
   // C = 16, 32 and 64 take the fixed-width kernels, other C the general ones
   compare_paths("fused SRU channels-last (3,16,9,9), 4 groups, hard reweighted gate",
-                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 2, false)); },
+                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, math::SRUGate::HardReweighted, false)); },
                 {g.normal({3, 16, 9, 9}, 0.5, 2).contiguous(MemoryFormat::ChannelsLast),
                  g.normal({16}), g.normal({16}), g.normal({16})}, 1e-3, 1e-4);
   compare_paths("fused SRU channels-last (2,24,5,7), 6 groups, hard gate (any C)",
-                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(6, 1, false)); },
+                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(6, math::SRUGate::Hard, false)); },
                 {g.normal({2, 24, 5, 7}, 0.5, 2).contiguous(MemoryFormat::ChannelsLast),
                  g.normal({24}), g.normal({24}), g.normal({24})}, 1e-3, 1e-4);
   compare_paths("fused SRU channels-last (2,64,9,9), 32 groups, soft gate",
-                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(32, 0, false)); },
+                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(32, math::SRUGate::Soft, false)); },
                 {g.normal({2, 64, 9, 9}, 0.5, 2).contiguous(MemoryFormat::ChannelsLast),
                  g.normal({64}), g.normal({64}), g.normal({64})}, 1e-3, 1e-4);
   compare_paths("fused SRU channels-last (4,32,16,16), 16 groups, soft gate",
-                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(16, 0, false)); },
+                [](const V& x) { return sru(x[0], x[1], x[2], x[3], sru_case(16, math::SRUGate::Soft, false)); },
                 {g.normal({4, 32, 16, 16}, 0.5, 2).contiguous(MemoryFormat::ChannelsLast),
                  g.normal({32}), g.normal({32}), g.normal({32})}, 1e-3, 1e-4);
   compare_paths("fused CRU fuse (4,32,16,16), branch softmax",
-                [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, 0); },
+                [](const V& x) { return cru_fuse(x[0], {x[1], x[2]}, math::CRUFuse::BranchSoftmax); },
                 {g.normal({4, 32, 16, 16}), g.normal({4, 24, 16, 16}), g.normal({4, 8, 16, 16})});
   // the fuse with the lower 1x1 folded in, at the widths of ResNet-20's SCConv units (its kernels:
   // (C, Q) = (16, 4), (32, 8), (64, 16), and (32, 4), (64, 8) after a stride 2) and at others
@@ -139,11 +139,11 @@ TEST_CASE("fast vs reference: ResNet-sized shapes") {
            {64, 8, 8, MemoryFormat::ChannelsLast, DType::F64}, {16, 4, 9, MemoryFormat::Contiguous, DType::F32},
            {24, 6, 7, MemoryFormat::ChannelsLast, DType::F32}, {80, 20, 5, MemoryFormat::ChannelsLast, DType::F32},
            {10, 3, 6, MemoryFormat::Contiguous, DType::F64}}) {
-    for (int kind : {0, 1}) {
+    for (math::CRUFuse kind : {math::CRUFuse::BranchSoftmax, math::CRUFuse::ChannelSoftmax}) {
       const std::string name = "cru_fuse_lower (" + std::to_string(c) + " <- " + std::to_string(q) + ", " +
                                std::to_string(hw) + "x" + std::to_string(hw) + ") " + dtype_name(dt) +
                                (fmt == MemoryFormat::ChannelsLast ? " channels-last" : " NCHW") + " kind " +
-                               std::to_string(kind);
+                               std::to_string(static_cast<int>(kind));
       compare_paths(name, [kind = kind](const V& x) { return cru_fuse_lower(x[0], x[1], x[2], kind); },
                     {g.normal({4, c, hw, hw}, 0, 1, dt).contiguous(fmt), g.normal({4, q, hw, hw}, 0, 1, dt).contiguous(fmt),
                      g.normal({c, q, 1, 1}, 0, 0.5, dt)});
@@ -213,11 +213,11 @@ TEST_CASE("the SRU's sigmoid without exp: accurate within its range; samples on 
   Generator g(12);
   using V = std::vector<Tensor>;
   for (int64_t C : {16, 32, 64})
-    for (int gate : {0, 1, 2}) {
+    for (math::SRUGate gate : {math::SRUGate::Soft, math::SRUGate::Hard, math::SRUGate::HardReweighted}) {
       Tensor x = g.normal({2, C, 9, 9});
       x.data<float>()[C * 81 + 5] = 60.0f;  // sample 1, channel 0, pixel 5
       const std::string name = "SRU channels-last (2," + std::to_string(C) + ",9,9), gate " +
-                               std::to_string(gate) + ", one sample within the polynomial's range";
+                               std::to_string(static_cast<int>(gate)) + ", one sample within the polynomial's range";
       compare_paths(name, [gate](const V& v) { return sru(v[0], v[1], v[2], v[3], sru_case(4, gate, false)); },
                     {x.contiguous(MemoryFormat::ChannelsLast), g.uniform({C}, 0.5, 1.5), g.normal({C}, 0, 0.2),
                      Tensor::full({C}, 0.2)}, 1e-4, 1e-5);
@@ -290,25 +290,25 @@ TEST_CASE("results do not depend on the thread count beyond rounding") {
 
 TEST_CASE("the fused CRU fuse gives the same bits at any thread count") {
   Generator g(23);
-  for (int kind : {0, 1})
+  for (math::CRUFuse kind : {math::CRUFuse::BranchSoftmax, math::CRUFuse::ChannelSoftmax})
     for (MemoryFormat fmt : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
       std::vector<Tensor> in{g.normal({8, 16, 12, 12}).contiguous(fmt), g.normal({8, 12, 12, 12}).contiguous(fmt),
                              g.normal({8, 4, 12, 12}).contiguous(fmt)};
       check_same_bits_any_threads([kind](const std::vector<Tensor>& x) { return cru_fuse(x[0], {x[1], x[2]}, kind); },
-                                  in, g.normal({8, 16, 12, 12}), "cru_fuse kind " + std::to_string(kind));
+                                  in, g.normal({8, 16, 12, 12}), "cru_fuse kind " + std::to_string(static_cast<int>(kind)));
     }
 }
 
 TEST_CASE("the CRU fuse with the lower 1x1 folded in gives the same bits at any thread count") {
   Generator g(24);
-  for (int kind : {0, 1})
+  for (math::CRUFuse kind : {math::CRUFuse::BranchSoftmax, math::CRUFuse::ChannelSoftmax})
     for (auto [c, q] : {std::pair<int64_t, int64_t>{16, 4}, {12, 3}}) {
       const MemoryFormat cl = MemoryFormat::ChannelsLast;
       std::vector<Tensor> in{g.normal({8, c, 12, 12}).contiguous(cl), g.normal({8, q, 12, 12}).contiguous(cl),
                              g.normal({c, q, 1, 1})};
       check_same_bits_any_threads([kind](const std::vector<Tensor>& x) { return cru_fuse_lower(x[0], x[1], x[2], kind); },
                                   in, g.normal({8, c, 12, 12}),
-                                  "cru_fuse_lower kind " + std::to_string(kind) + ", C " + std::to_string(c));
+                                  "cru_fuse_lower kind " + std::to_string(static_cast<int>(kind)) + ", C " + std::to_string(c));
     }
 }
 
@@ -329,7 +329,7 @@ TEST_CASE("the fused SRU gives the same bits at any thread count") {
   Generator g(22);
   for (MemoryFormat fmt : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
     std::vector<Tensor> in{g.normal({8, 16, 12, 12}).contiguous(fmt), g.normal({16}), g.normal({16}), g.normal({16})};
-    check_same_bits_any_threads([](const std::vector<Tensor>& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, 2, false)); },
+    check_same_bits_any_threads([](const std::vector<Tensor>& x) { return sru(x[0], x[1], x[2], x[3], sru_case(4, math::SRUGate::HardReweighted, false)); },
                                 in, g.normal({8, 16, 12, 12}), "sru");
   }
 }

@@ -129,13 +129,13 @@ void per_sample_blocks(int64_t N, int64_t C, int64_t S, const std::vector<double
 }
 
 template <class T>
-void nhwc_forward(const Tensor& y1, const Tensor& y2, int kind, Tensor& y, std::vector<double>& b) {
+void nhwc_forward(const Tensor& y1, const Tensor& y2, math::CRUFuse kind, Tensor& y, std::vector<double>& b) {
   const int64_t N = y1.size(0), C = y1.size(1), S = y1.size(2) * y1.size(3);
   const T *Y1 = y1.data<T>(), *Y2 = y2.data<T>();
   std::vector<double> s(N * 2 * C);
   column_sums2<T>(Y1, nullptr, Y2, nullptr, N, C, S, s.data());  // the pools
   for (double& v : s) v /= double(S);
-  math::cru_weights(math::CRUFuse(kind), N, C, s.data(), b.data());
+  math::cru_weights(kind, N, C, s.data(), b.data());
   T* Y = y.data<T>();
   per_sample_blocks<T>(N, C, S, b, {}, [&](int64_t at, int64_t L, const T* w0, const T* w1, const T*, const T*) {
     affine2(Y1 + at, Y2 + at, w0, w1, L, Y + at);
@@ -143,13 +143,13 @@ void nhwc_forward(const Tensor& y1, const Tensor& y2, int kind, Tensor& y, std::
 }
 
 template <class T>
-void nhwc_backward(const Tensor& gy, const Tensor& y1, const Tensor& y2, int kind,
+void nhwc_backward(const Tensor& gy, const Tensor& y1, const Tensor& y2, math::CRUFuse kind,
                    const std::vector<double>& b, Tensor& grad_y1, Tensor& grad_y2) {
   const int64_t N = y1.size(0), C = y1.size(1), S = y1.size(2) * y1.size(3);
   const T *Y1 = y1.data<T>(), *Y2 = y2.data<T>(), *G = gy.data<T>();
   std::vector<double> grad_b(N * 2 * C), grad_s(N * 2 * C);
   column_sums2<T>(G, Y1, G, Y2, N, C, S, grad_b.data());
-  math::cru_weights_backward(math::CRUFuse(kind), N, C, b.data(), grad_b.data(), grad_s.data());
+  math::cru_weights_backward(kind, N, C, b.data(), grad_b.data(), grad_s.data());
   for (double& v : grad_s) v /= double(S);  // through the pools
   T *G1 = grad_y1.data<T>(), *G2 = grad_y2.data<T>();
   per_sample_blocks<T>(N, C, S, b, grad_s, [&](int64_t at, int64_t L, const T* w0, const T* w1, const T* a0, const T* a1) {
@@ -160,7 +160,7 @@ void nhwc_backward(const Tensor& gy, const Tensor& y1, const Tensor& y2, int kin
 
 }  // namespace
 
-Tensor CpuBackend::cru_fuse(const Tensor& y1_in, const std::vector<Tensor>& y2_parts, int kind,
+Tensor CpuBackend::cru_fuse(const Tensor& y1_in, const std::vector<Tensor>& y2_parts, math::CRUFuse kind,
                             Tensor& b_out) {
   if (y1_in.suggest_memory_format() == MemoryFormat::ChannelsLast) {
     Tensor y1 = y1_in.contiguous(MemoryFormat::ChannelsLast);
@@ -187,7 +187,7 @@ Tensor CpuBackend::cru_fuse(const Tensor& y1_in, const std::vector<Tensor>& y2_p
         s[n * 2 * C + C + c] = cpu::sum_run(pl.y2<T>(n, c), S) / double(S);
       }
     });
-    math::cru_weights(math::CRUFuse(kind), N, C, s.data(), b.data());
+    math::cru_weights(kind, N, C, s.data(), b.data());
     T* Y = y.data<T>();
     parallel_for(N * C, plane_grain(S), [&](int64_t lo, int64_t hi) {
       for (int64_t p = lo; p < hi; ++p) {
@@ -201,7 +201,7 @@ Tensor CpuBackend::cru_fuse(const Tensor& y1_in, const std::vector<Tensor>& y2_p
 }
 
 CRUFuseGrads CpuBackend::cru_fuse_backward(const Tensor& grad_y_in, const Tensor& y1_in,
-                                           const std::vector<Tensor>& y2_parts, int kind,
+                                           const std::vector<Tensor>& y2_parts, math::CRUFuse kind,
                                            const Tensor& b_in) {
   if (y1_in.suggest_memory_format() == MemoryFormat::ChannelsLast) {
     const MemoryFormat cl = MemoryFormat::ChannelsLast;
@@ -237,7 +237,7 @@ CRUFuseGrads CpuBackend::cru_fuse_backward(const Tensor& grad_y_in, const Tensor
         grad_b[n * 2 * C + C + c] = cpu::dot_run(G + p * S, pl.y2<T>(n, c), S);
       }
     });
-    math::cru_weights_backward(math::CRUFuse(kind), N, C, b.data(), grad_b.data(), grad_s.data());
+    math::cru_weights_backward(kind, N, C, b.data(), grad_b.data(), grad_s.data());
     T* G1 = out.grad_y1.data<T>();
     parallel_for(N * C, plane_grain(S), [&](int64_t lo, int64_t hi) {
       for (int64_t p = lo; p < hi; ++p) {

@@ -66,7 +66,7 @@ void rows_forward(const T* __restrict y1, const T* __restrict low, const T* __re
 }
 
 template <class T, int C, int Q>
-void nhwc_forward(const T* Y1, const T* L, const std::vector<double>& w, int kind, int64_t N,
+void nhwc_forward(const T* Y1, const T* L, const std::vector<double>& w, math::CRUFuse kind, int64_t N,
                   int64_t S, T* Y, double* B) {
   const int64_t BR = cpu::block_rows(C);
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
@@ -90,7 +90,7 @@ void nhwc_forward(const T* Y1, const T* L, const std::vector<double>& w, int kin
         s[C + c] = p / double(S);
       }
       double* b = B + n * 2 * C;
-      math::cru_weights(math::CRUFuse(kind), 1, C, s.data(), b);
+      math::cru_weights(kind, 1, C, s.data(), b);
       for (int c = 0; c < C; ++c) {
         k.b0[c] = T(b[c]);
         for (int j = 0; j < Q; ++j) k.v[j * C + c] = T(b[C + c] * w[c * Q + j]);
@@ -154,7 +154,7 @@ void rows_grads(const T* __restrict g, const T* __restrict b0, const T* __restri
 
 template <class T, int C, int Q>
 void nhwc_backward(const T* G, const T* Y1, const T* L, const std::vector<double>& w,
-                   const std::vector<double>& b, int kind, int64_t N, int64_t S, T* GY1, T* GL,
+                   const std::vector<double>& b, math::CRUFuse kind, int64_t N, int64_t S, T* GY1, T* GL,
                    double* grad_w_per_sample) {
   parallel_for(N, per_thread(N), [&](int64_t lo, int64_t hi) {
     std::vector<T> acc(std::max(C, Q)), b0(C), a0(C), u(C * Q), k(Q);
@@ -169,7 +169,7 @@ void nhwc_backward(const T* G, const T* Y1, const T* L, const std::vector<double
       rows_sums<T, C, Q>(G + at, Y1 + at, L + atq, S, acc.data(), gl.data(), sl.data(), grad_b.data());
       for (int c = 0; c < C; ++c)
         for (int j = 0; j < Q; ++j) grad_b[C + c] += w[c * Q + j] * gl[j * C + c];
-      math::cru_weights_backward(math::CRUFuse(kind), 1, C, bn, grad_b.data(), grad_s.data());
+      math::cru_weights_backward(kind, 1, C, bn, grad_b.data(), grad_s.data());
       // the coefficients of pass 2, and this sample's part of grad_w
       double* gw = &grad_w_per_sample[n * C * Q];
       std::fill(kd.begin(), kd.end(), 0.0);
@@ -212,7 +212,7 @@ std::vector<double> weight_matrix(const Tensor& w) {  // (C, Q, 1, 1) -> C x Q, 
 }  // namespace
 
 Tensor CpuBackend::cru_fuse_lower(const Tensor& y1_in, const Tensor& low_in, const Tensor& w_in,
-                                  int kind, Tensor& b_out) {
+                                  math::CRUFuse kind, Tensor& b_out) {
   const int64_t N = y1_in.size(0), C = y1_in.size(1), Q = low_in.size(1);
   if (!has_kernels(C, Q))  // other widths: Y2 by oneDNN, then the fuse
     return cru_fuse(y1_in, {conv2d(low_in, w_in, Tensor(), Conv2dParams{})}, kind, b_out);
@@ -234,7 +234,7 @@ Tensor CpuBackend::cru_fuse_lower(const Tensor& y1_in, const Tensor& low_in, con
 
 CRUFuseLowerGrads CpuBackend::cru_fuse_lower_backward(const Tensor& grad_y_in, const Tensor& y1_in,
                                                       const Tensor& low_in, const Tensor& w_in,
-                                                      int kind, const Tensor& b_in) {
+                                                      math::CRUFuse kind, const Tensor& b_in) {
   const int64_t N = y1_in.size(0), C = y1_in.size(1), Q = low_in.size(1);
   if (!has_kernels(C, Q)) {  // other widths: Y2 again by oneDNN, the fuse's backward, then oneDNN's
     const Conv2dParams p;

@@ -511,8 +511,8 @@ void nhwc_backward(const T* X, const T* GY, T* GX, const std::vector<ChannelCoef
 
 // Calls f.template operator()<Gate>() with the gate as a compile-time constant.
 template <class F>
-void with_gate(int gate, F f) {
-  switch (math::SRUGate(gate)) {
+void with_gate(math::SRUGate gate, F f) {
+  switch (gate) {
     case math::SRUGate::Soft: f.template operator()<math::SRUGate::Soft>(); break;
     case math::SRUGate::Hard: f.template operator()<math::SRUGate::Hard>(); break;
     case math::SRUGate::HardReweighted: f.template operator()<math::SRUGate::HardReweighted>(); break;

@@ -14,7 +14,9 @@
 
 namespace scconv::math {
 
-enum class CRUFuse : int { BranchSoftmax = 0, ChannelSoftmax = 1 };
+// SplitConv is the CRU variant whose branches are split convolutions (layers/cru.cpp); it fuses
+// with branch_softmax weights, so the kernels take the two softmax kinds only.
+enum class CRUFuse : uint8_t { BranchSoftmax, ChannelSoftmax, SplitConv };
 
 // Calls f(base, count, stride) for every softmax group of an (N, 2, C) array.
 template <class F>

@@ -10,10 +10,14 @@
 //                        - d_i * rstd^2 * sum(gh * d) / ((M - 1) * std_unbiased)
 #pragma once
 #include <cmath>
+#include <cstdint>
 
 #include "core/math/host_device.h"
 
 namespace scconv::math {
+
+// Which group norm: PyTorch's nn.GroupNorm, or the seeds' GroupBatchnorm2d (formulas above).
+enum class GroupNormKind : uint8_t { Torch, Seed };
 
 // rstd from the sum of squared deviations `ssd` over `m` elements.
 SCCONV_HD double rstd_biased(double ssd, double m, double eps) {

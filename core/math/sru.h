@@ -11,11 +11,13 @@
 //   grad_x[c] (direct part) = W1 g + W2 g'
 //   grad_R[c]               = (dW1/dR g + dW2/dR g') x[c]
 #pragma once
+#include <cstdint>
+
 #include "core/math/host_device.h"
 
 namespace scconv::math {
 
-enum class SRUGate : int { Soft = 0, Hard = 1, HardReweighted = 2 };
+enum class SRUGate : uint8_t { Soft, Hard, HardReweighted };
 
 template <class T>
 SCCONV_HD void sru_gate(T r, T t, SRUGate gate, T& w1, T& w2) {

@@ -31,7 +31,7 @@ struct PartIndex {
 };
 }  // namespace
 
-Tensor ReferenceBackend::cru_fuse(const Tensor& y1, const std::vector<Tensor>& parts, int kind,
+Tensor ReferenceBackend::cru_fuse(const Tensor& y1, const std::vector<Tensor>& parts, math::CRUFuse kind,
                                   Tensor& b_out) {
   const int64_t N = y1.size(0), C = y1.size(1), S = y1.size(2) * y1.size(3);
   const PartIndex ix(parts);
@@ -46,7 +46,7 @@ Tensor ReferenceBackend::cru_fuse(const Tensor& y1, const std::vector<Tensor>& p
         s[n * 2 * C + c] += ref::get(y1, (n * C + c) * S + k) / double(S);
         s[n * 2 * C + C + c] += y2(n, c, k) / double(S);
       }
-  math::cru_weights(math::CRUFuse(kind), N, C, s.data(), b.data());
+  math::cru_weights(kind, N, C, s.data(), b.data());
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t k = 0; k < S; ++k)
@@ -57,7 +57,7 @@ Tensor ReferenceBackend::cru_fuse(const Tensor& y1, const std::vector<Tensor>& p
 }
 
 CRUFuseGrads ReferenceBackend::cru_fuse_backward(const Tensor& grad_y, const Tensor& y1,
-                                                 const std::vector<Tensor>& parts, int kind,
+                                                 const std::vector<Tensor>& parts, math::CRUFuse kind,
                                                  const Tensor& b_in) {
   const int64_t N = y1.size(0), C = y1.size(1), S = y1.size(2) * y1.size(3);
   const PartIndex ix(parts);
@@ -74,7 +74,7 @@ CRUFuseGrads ReferenceBackend::cru_fuse_backward(const Tensor& grad_y, const Ten
         grad_b[n * 2 * C + c] += g * ref::get(y1, (n * C + c) * S + k);
         grad_b[n * 2 * C + C + c] += g * y2(n, c, k);
       }
-  math::cru_weights_backward(math::CRUFuse(kind), N, C, b.data(), grad_b.data(), grad_s.data());
+  math::cru_weights_backward(kind, N, C, b.data(), grad_b.data(), grad_s.data());
   std::vector<double> g1(y1.numel());
   std::vector<std::vector<double>> g2;
   for (const Tensor& p : parts) g2.emplace_back(p.numel());
@@ -97,7 +97,7 @@ CRUFuseGrads ReferenceBackend::cru_fuse_backward(const Tensor& grad_y, const Ten
 // y2 and the 1x1 convolution's gradients by the reference convolution loops, in float64.
 
 Tensor ReferenceBackend::cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w,
-                                        int kind, Tensor& b_out) {
+                                        math::CRUFuse kind, Tensor& b_out) {
   const Tensor y2 = ReferenceBackend::conv2d(low.to(DType::F64), w.to(DType::F64), Tensor(), Conv2dParams{});
   Tensor y = ReferenceBackend::cru_fuse(y1.to(DType::F64), {y2}, kind, b_out);
   b_out = b_out.to(y1.dtype());
@@ -106,7 +106,7 @@ Tensor ReferenceBackend::cru_fuse_lower(const Tensor& y1, const Tensor& low, con
 
 CRUFuseLowerGrads ReferenceBackend::cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
                                                             const Tensor& low, const Tensor& w,
-                                                            int kind, const Tensor& b) {
+                                                            math::CRUFuse kind, const Tensor& b) {
   const Conv2dParams p;
   const Tensor low64 = low.to(DType::F64), w64 = w.to(DType::F64);
   // in float64 throughout: y1's dtype decides the gradients' dtype

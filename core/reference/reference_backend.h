@@ -55,15 +55,15 @@ class ReferenceBackend : public Backend {
                         const Tensor& beta, const Tensor& w, const SRUParams& p,
                         const Tensor& mean, const Tensor& rstd) override;
 
-  Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, int kind,
+  Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, math::CRUFuse kind,
                   Tensor& b) override;
   CRUFuseGrads cru_fuse_backward(const Tensor& grad_y, const Tensor& y1,
-                                 const std::vector<Tensor>& y2_parts, int kind,
+                                 const std::vector<Tensor>& y2_parts, math::CRUFuse kind,
                                  const Tensor& b) override;
-  Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, int kind,
+  Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, math::CRUFuse kind,
                         Tensor& b) override;
   CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
-                                            const Tensor& low, const Tensor& w, int kind,
+                                            const Tensor& low, const Tensor& w, math::CRUFuse kind,
                                             const Tensor& b) override;
 
   std::vector<Tensor> conv1x1_split(const Tensor& x, const std::vector<Tensor>& w) override;

@@ -39,7 +39,7 @@ SRUElement sru_element(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   e.xhat = (ref::get(x, d.at(n, c, k)) - mean[ng]) * rstd[ng];
   e.gn = e.xhat * ref::get(gamma, c) + ref::get(beta, c);
   e.r = 1.0 / (1.0 + std::exp(-e.gn * ref::get(w, c)));
-  math::sru_gate(e.r, p.threshold, math::SRUGate(p.gate), e.w1, e.w2);
+  math::sru_gate(e.r, p.threshold, p.gate, e.w1, e.w2);
   return e;
 }
 
@@ -101,7 +101,7 @@ SRUGrads ReferenceBackend::sru_backward(const Tensor& grad_y, const Tensor& x, c
         const double g = ref::get(grad_y, i), g2 = ref::get(grad_y, d.at(n, d.partner(c), k));
         SRUElement e = sru_element(x, gamma, beta, w, p, d, mean, rstd, n, c, k);
         gx[i] = e.w1 * g + e.w2 * g2;
-        const double grad_r = math::sru_gate_grad(e.r, p.threshold, math::SRUGate(p.gate), g, g2, ref::get(x, i));
+        const double grad_r = math::sru_gate_grad(e.r, p.threshold, p.gate, g, g2, ref::get(x, i));
         const double grad_z = grad_r * e.r * (1.0 - e.r);
         grad_gn[i] = grad_z * ref::get(w, c);
         gw[c] += grad_z * e.gn;
