@@ -21,6 +21,7 @@
 
 #include "apps/model_args.h"
 #include "apps/peak_flops.h"
+#include "core/device.h"
 #include "core/parallel.h"
 #include "core/profile.h"
 #include "layers/summary.h"
@@ -83,6 +84,13 @@ int64_t peak_rss_bytes() {
   return int64_t(u.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
+// The device the workloads run on (--device); a GPU step ends by waiting for the device, so
+// that the clock measures the work, not its queueing.
+Device g_device = Device::CPU;
+void wait_for_device() {
+  if (g_device != Device::CPU) device_runtime(g_device).synchronize();
+}
+
 // A model with its optimizer and a synthetic batch: what a training step and an inference
 // batch run.
 struct Workload {
@@ -103,11 +111,12 @@ struct Workload {
       (*model)(Tensor::zeros({1, 3, image_size, image_size}));
       for (auto& r : rec.rows) macs += r.macs;
     }
+    model->to(g_device);
     sgd = std::make_unique<SGD>(model->named_parameters(), SGDOptions{});  // lr 0.05, momentum 0.9, wd 5e-4
-    x = Generator(1).normal({batch, 3, image_size, image_size});
+    x = Generator(1).normal({batch, 3, image_size, image_size}).to(g_device);
     std::vector<int64_t> labels(batch);
     for (int64_t i = 0; i < batch; ++i) labels[i] = i % cfg.num_classes;
-    y = Tensor::from_vector(labels, {batch});
+    y = Tensor::from_vector(labels, {batch}).to(g_device);
   }
   // What `scconv train` runs per batch (call with the model in train mode).
   void train_step() {
@@ -115,11 +124,13 @@ struct Workload {
     sgd->zero_grad();
     autograd::backward(loss);
     sgd->step(0.05);
+    wait_for_device();
   }
   // Eval mode, no autograd.
   void eval_step() {
     autograd::NoGradGuard ng;
     (*model)(x);
+    wait_for_device();
   }
 };
 
@@ -333,8 +344,12 @@ int cmd_bench(const Args& args) {
   p.option("--models", "the table's models, comma-separated presets (default: the six of issue 5)");
   p.option("--conv-algorithm", "auto (default), direct or winograd: see docs/performance.md");
   p.option("--versus", "a second model preset (--set applies to the first only): steps of both interleaved, their speed ratio");
+  p.option("--device", "cpu (default), cuda or cuda:N");
   p.option("--json", "print JSON (one object per model)", false);
   if (!p.parse(args)) return 0;
+  const DeviceSpec device = parse_device(p.get("--device", "cpu"));
+  select_device(device);
+  g_device = device.type;
   const std::string algo = p.get("--conv-algorithm", "auto");
   set_conv_algorithm(parse_conv_algorithm(algo));
   const int64_t batch = p.get_int("--batch", 128, 1, 65536);

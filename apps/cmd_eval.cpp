@@ -13,6 +13,7 @@
 
 #include "apps/model_args.h"
 #include "apps/trainer.h"
+#include "core/device.h"
 #include "core/config.h"
 #include "core/math/pixels.h"
 #include "core/parallel.h"
@@ -64,9 +65,12 @@ int cmd_eval(const Args& args) {
   p.option("--dataset", "with --weights: cifar10 (default), cifar100 or folder");
   p.option("--data", "data directory (default: the one the model was trained on)");
   p.option("--threads", "threads (default: all cores)");
+  p.option("--device", "cpu (default), cuda or cuda:N");
   p.option("--json", "print one JSON object", false);
   if (!p.parse(args)) return 0;
   p.require_one_of({"--checkpoint", "--weights"});
+  const DeviceSpec device = parse_device(p.get("--device", "cpu"));
+  select_device(device);  // before any file is read: a missing GPU says so first
   TrainConfig cfg;
   std::string file;
   SafetensorsFile weights;
@@ -90,6 +94,7 @@ int cmd_eval(const Args& args) {
   auto model = build_model(cfg.model, g);
   model->load_state_dict(weights.tensors, true, file);
   check_finite_state(*model, file);
+  model->to(device.type);
   Dataset test = load_test_set(cfg, p.get("--data"), classes);
   EvalResult r = evaluate(*model, test, cfg.augment);
   const size_t K = r.confusion.size();

@@ -10,6 +10,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/model_args.h"
+#include "core/device.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
 #include "models/resnet.h"
@@ -34,9 +35,12 @@ int cmd_forward(const Args& args) {
   p.option("--train", "training mode: batch statistics, cross-entropy loss, backward", false);
   p.option("--seed", "initialisation seed when no --weights are given (default 0)");
   p.option("--threads", "threads (default: all cores)");
+  p.option("--device", "cpu (default), cuda or cuda:N (the output file is the same either way)");
   if (!p.parse(args)) return 0;
   p.require({"--input", "--output"});
   set_num_threads(p.get_int("--threads", 0, 0, kMaxThreads));
+  const DeviceSpec device = parse_device(p.get("--device", "cpu"));
+  select_device(device);
   ModelConfig cfg = parse_model_config(model_json_from(p), p.get("--model-config", p.get("--model")));
   Generator g(static_cast<uint64_t>(p.get_int("--seed", 0, 0, INT64_MAX)));
   auto model = build_model(cfg, g);
@@ -46,11 +50,13 @@ int cmd_forward(const Args& args) {
     for (auto& s : skipped) std::cerr << "scconv forward: not loaded: " << s << "\n";
     check_finite_state(*model, wpath);
   }
+  model->to(device.type);
   const std::string in_path = p.get("--input");
   SafetensorsFile in = load_safetensors(in_path);
   Tensor x = field(in, in_path, "input");
   SCCONV_CHECK(x.dtype() == DType::F32 && x.dim() == 4 && x.size(1) == 3,
                in_path << ": 'input' must be float32 (N, 3, H, W), got " << x.str());
+  x = x.to(device.type);
   std::map<std::string, Tensor> out;
   const bool train = p.has("--train");
   model->train(train);
@@ -59,7 +65,7 @@ int cmd_forward(const Args& args) {
     SCCONV_CHECK(labels.dtype() == DType::I64 && labels.dim() == 1 && labels.size(0) == x.size(0),
                  in_path << ": 'labels' must be int64 (" << x.size(0) << ",), got " << labels.str());
     Tensor logits = (*model)(x);
-    Tensor loss = cross_entropy(logits, labels);
+    Tensor loss = cross_entropy(logits, labels.to(device.type));
     autograd::backward(loss);
     out["logits"] = logits.detach();
     out["loss"] = loss.detach();

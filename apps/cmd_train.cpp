@@ -8,6 +8,7 @@
 
 #include "apps/args.h"
 #include "apps/trainer.h"
+#include "core/device.h"
 #include "core/config.h"
 #include "core/parallel.h"
 
@@ -20,6 +21,7 @@ int cmd_train(const Args& args) {
   p.option("--set", "override a config key by dotted path, e.g. --set optim.lr=0.1", true, true);
   p.option("--data", "data directory (overrides data.dir)");
   p.option("--threads", "threads (overrides threads; 0 = all cores)");
+  p.option("--device", "cpu, cuda or cuda:N (overrides device)");
   p.option("--seed", "seed for initial weights, data order and augmentation (overrides seed)");
   p.option("--allow-foreign-files", "the output folder may hold files that are not a run's (they are left alone)", false);
   if (!p.parse(args)) return 0;
@@ -49,8 +51,10 @@ int cmd_train(const Args& args) {
     config::set_path(j, "data.dir", p.get("--data"), "--data");
   }
   if (p.has("--threads")) j["threads"] = p.get_int("--threads", 0, 0, kMaxThreads);
+  if (p.has("--device")) j["device"] = p.get("--device");
   if (p.has("--seed")) j["seed"] = p.get_int("--seed", 0, INT64_MIN, INT64_MAX);
   TrainConfig cfg = parse_train_config(j, source);
+  select_device(parse_device(cfg.device));  // before any file is touched: a missing GPU says so first
   return train(cfg, p.has("--resume"), p.has("--allow-foreign-files"));
 }
 

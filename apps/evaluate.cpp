@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "apps/trainer.h"
+#include "core/backend.h"
 
 namespace scconv::apps {
 
@@ -52,17 +53,7 @@ Dataset load_test_set(const TrainConfig& cfg, const std::string& dir_override, c
 }
 
 std::vector<int64_t> argmax_rows(const Tensor& logits) {
-  Tensor l = logits.contiguous();
-  const int64_t N = l.size(0), K = l.size(1);
-  const float* p = l.data<float>();
-  std::vector<int64_t> out(N);
-  for (int64_t n = 0; n < N; ++n) {
-    int64_t best = 0;
-    for (int64_t c = 1; c < K; ++c)
-      if (p[n * K + c] > p[n * K + best]) best = c;
-    out[n] = best;
-  }
-  return out;
+  return backend_for(logits).argmax_rows(logits).to_vector<int64_t>();
 }
 
 EvalResult evaluate(Module& model, const Dataset& data, const AugmentOptions& norm, int64_t batch) {
@@ -70,17 +61,19 @@ EvalResult evaluate(Module& model, const Dataset& data, const AugmentOptions& no
   const bool was_training = model.training();
   model.eval();
   autograd::NoGradGuard ng;
+  const Device device = model.device();
   Loader loader(data, batch, false, norm, 0);
+  loader.pin_memory(device != Device::CPU);
   loader.start_epoch(0);
   auto t0 = std::chrono::steady_clock::now();
   Tensor x, y;
   double loss_sum = 0;
   int64_t correct = 0;
   while (loader.next(x, y)) {
-    Tensor logits = model(x);
+    Tensor logits = model(x.to(device));
     SCCONV_CHECK(all_finite(logits), "evaluation: the model's outputs for images " << r.count << ".."
                                          << r.count + x.size(0) - 1 << " are not finite (NaN or Inf)");
-    loss_sum += cross_entropy(logits, y).item() * double(x.size(0));
+    loss_sum += cross_entropy(logits, y.to(device)).to(Device::CPU).item() * double(x.size(0));
     // the confusion matrix covers the data's classes and every class the model can predict
     const size_t K = std::max<size_t>(data.classes.size(), static_cast<size_t>(logits.size(1)));
     if (r.confusion.size() < K) {

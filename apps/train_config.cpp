@@ -6,6 +6,7 @@
 
 #include "core/backend.h"
 #include "core/config.h"
+#include "core/device.h"
 #include "core/parallel.h"
 
 namespace scconv::apps {
@@ -44,7 +45,7 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     TrainConfig c;
     config::Reader r(j, "");
     r.only({"model", "data", "optim", "schedule", "epochs", "batch_size", "seed", "threads",
-            "conv_algorithm", "nonfinite", "out"});
+            "conv_algorithm", "device", "nonfinite", "out"});
     SCCONV_CHECK(r.has("model"), "missing key 'model' (a model config object or a preset name)");
     const auto& m = j.at("model");
     c.model_json = m.is_string() ? load_model_preset(m.get<std::string>()) : m;
@@ -120,6 +121,8 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     c.threads = r.integer("threads", 0, 0, kMaxThreads);  // 0: all cores
     c.conv_algorithm = r.str("conv_algorithm", "auto");
     parse_conv_algorithm(c.conv_algorithm);  // the error names the key and the known values
+    c.device = r.str("device", "cpu");
+    parse_device(c.device);  // the error names the known forms
     config::Reader nf = r.child("nonfinite");
     nf.only({"action", "max_consecutive_skips"});
     const std::string action = nf.str("action", "stop");
@@ -155,7 +158,7 @@ nlohmann::json TrainConfig::to_json() const {
                         {"warmup_epochs", schedule.warmup_epochs}, {"warmup_start_factor", schedule.warmup_start_factor},
                         {"eta_min", schedule.eta_min}}},
           {"epochs", epochs}, {"batch_size", batch_size}, {"seed", seed}, {"threads", threads},
-          {"conv_algorithm", conv_algorithm},
+          {"conv_algorithm", conv_algorithm}, {"device", device},
           {"nonfinite", {{"action", nonfinite == NonfiniteAction::Skip ? "skip" : "stop"},
                          {"max_consecutive_skips", max_consecutive_skips}}},
           {"out", out}};

@@ -14,6 +14,7 @@
 
 #include "apps/run_dir.h"
 #include "core/backend.h"
+#include "core/device.h"
 #include "core/file_io.h"
 #include "core/parallel.h"
 #include "models/resnet.h"
@@ -85,7 +86,8 @@ class Run {
   enum class Step { Done, Skipped };
   Step step(const Tensor& x, const Tensor& y, EpochSums& sums, int64_t epoch, double lr);
   std::string where(int64_t epoch) const;
-  void print_progress(int64_t epoch, const EpochSums& sums, double lr, Clock::time_point& last_print);
+  void print_progress(int64_t epoch, EpochSums& sums, double lr, Clock::time_point& last_print);
+  void flush_pending(EpochSums& sums);
   void end_epoch(int64_t epoch, const EpochSums& sums, double lr, double seconds);
   void finish();
   void poison(const std::string& name);
@@ -99,6 +101,10 @@ class Run {
   TrainState st_;
   std::unique_ptr<Loader> loader_;
   int64_t steps_ = 0, skipped_in_a_row_ = 0;
+  DeviceSpec device_;
+  // Loss and correct-prediction sums of the steps since the last progress line, kept on the
+  // device (float64 0-d) so that a step never waits for the device; flush_pending reads them.
+  Tensor pending_loss_, pending_correct_;
   Clock::time_point run_start_ = Clock::now();
   double run_images_ = 0;
 };
@@ -111,10 +117,16 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
   SCCONV_CHECK(static_cast<int64_t>(data_.train.classes.size()) <= cfg.model.num_classes,
                "model.num_classes " << cfg.model.num_classes << " is smaller than the " << data_.train.classes.size()
                                     << " classes of the data set");
+  device_ = parse_device(cfg.device);
+  select_device(device_);  // (an Error saying why when the build or the machine has no GPU)
   Generator init(static_cast<uint64_t>(cfg.seed));
-  model_ = build_model(cfg.model, init);
+  model_ = build_model(cfg.model, init);  // initialised on the CPU (same weights on every device)
+  model_->to(device_.type);
   sgd_ = std::make_unique<SGD>(model_->named_parameters(), cfg.optim);
+  pending_loss_ = Tensor::zeros({}, DType::F64, device_.type);
+  pending_correct_ = Tensor::zeros({}, DType::F64, device_.type);
   loader_ = std::make_unique<Loader>(data_.train, cfg.batch_size, true, cfg.augment, static_cast<uint64_t>(cfg.seed));
+  loader_->pin_memory(device_.type != Device::CPU);
   steps_ = loader_->batches_per_epoch();
   if (resume) {
     std::string from = load_newest_checkpoint(cfg.out, *model_, sgd_.get(), &st_);
@@ -143,24 +155,28 @@ std::string Run::where(int64_t epoch) const {
 // batch norm's running statistics never reach the loss in training mode). With
 // nonfinite.action "skip", a non-finite loss or gradient skips the update instead (as loss
 // scalers do), restoring the buffers the forward pass changed.
-Run::Step Run::step(const Tensor& x, const Tensor& y, EpochSums& sums, int64_t epoch, double lr) {
+// The loss is checked with the gradients, in one batched pass (a GPU waits once for it).
+Run::Step Run::step(const Tensor& x_host, const Tensor& y_host, EpochSums& sums, int64_t epoch, double lr) {
   const bool skip_mode = cfg_.nonfinite == NonfiniteAction::Skip;
+  const Tensor x = x_host.to(device_.type), y = y_host.to(device_.type);  // (asynchronous from pinned memory)
   std::map<std::string, Tensor> buffers_before;
   if (skip_mode)
     for (auto& [n, b] : model_->named_buffers()) buffers_before[n] = b.clone();
   Tensor logits = (*model_)(x);
   Tensor loss = cross_entropy(logits, y, cfg_.label_smoothing);
-  const double lv = loss.item();
+  sgd_->zero_grad();
+  autograd::backward(loss);
+  if (inject_nonfinite().step == st_.global_step + 1) poison(inject_nonfinite().tensor);
+  std::vector<std::pair<std::string, Tensor>> checked{{"(loss)", loss.detach()}};  // (no parameter name has '(')
+  for (auto& named : named_grads(*model_)) checked.push_back(named);
+  const std::string g = first_nonfinite(checked);
   std::string bad;
-  if (!std::isfinite(lv)) {
-    bad = "the loss is " + std::to_string(lv);
+  if (g == "(loss)") {
+    bad = "the loss is " + std::to_string(loss.to(Device::CPU).item());
+    sgd_->zero_grad();  // (gradients of a non-finite loss: an effect, not the cause)
     if (!skip_mode) bad += ": " + diagnose(*model_, x);
-  } else {
-    sgd_->zero_grad();
-    autograd::backward(loss);
-    if (inject_nonfinite().step == st_.global_step + 1) poison(inject_nonfinite().tensor);
-    const std::string g = first_nonfinite(named_grads(*model_));
-    if (!g.empty()) bad = "the gradient of '" + g + "' is not finite";
+  } else if (!g.empty()) {
+    bad = "the gradient of '" + g + "' is not finite";
   }
   if (!bad.empty() && skip_mode) {
     for (auto& [n, b] : model_->named_buffers()) b.copy_(buffers_before.at(n));
@@ -179,21 +195,30 @@ Run::Step Run::step(const Tensor& x, const Tensor& y, EpochSums& sums, int64_t e
   sgd_->step(lr);
   const std::string after = first_nonfinite(model_->named_tensors());
   SCCONV_CHECK(after.empty(), where(epoch) << ": '" << after << "' holds NaN or Inf after the update (lr " << lr
-                                           << "; loss " << lv << " and gradients were finite). Stopped; the last good "
-                                           << "checkpoint in '" << cfg_.out << "/checkpoint' is kept");
+                                           << "; loss " << loss.to(Device::CPU).item() << " and gradients were finite). "
+                                           << "Stopped; the last good checkpoint in '" << cfg_.out << "/checkpoint' is kept");
   skipped_in_a_row_ = 0;
-  std::vector<int64_t> pred = argmax_rows(logits);
-  for (int64_t n = 0; n < y.size(0); ++n) sums.correct += pred[n] == y.data<int64_t>()[n];
-  sums.loss_sum += lv * double(x.size(0));
+  Backend& be = backend_for(logits);
+  Tensor hits = be.compare(CompareOp::Eq, be.argmax_rows(logits), y).to(DType::F64);  // (N)
+  pending_correct_.add_(be.sum(hits, {0}, false));
+  pending_loss_.add_(loss.detach().to(DType::F64), double(x.size(0)));
   sums.seen += x.size(0);
   return Step::Done;
 }
 
-void Run::print_progress(int64_t epoch, const EpochSums& sums, double lr, Clock::time_point& last_print) {
+void Run::flush_pending(EpochSums& sums) {
+  sums.loss_sum += pending_loss_.to(Device::CPU).item();
+  sums.correct += static_cast<int64_t>(std::llround(pending_correct_.to(Device::CPU).item()));
+  pending_loss_.zero_();
+  pending_correct_.zero_();
+}
+
+void Run::print_progress(int64_t epoch, EpochSums& sums, double lr, Clock::time_point& last_print) {
   static const bool tty = isatty(2);
   const bool last = st_.step_in_epoch == steps_;
   if (tty ? !(since(last_print) > 0.5 || last) : !(st_.step_in_epoch % std::max<int64_t>(1, steps_ / 10) == 0 || last))
     return;
+  flush_pending(sums);
   last_print = Clock::now();
   const double ips = run_images_ / std::max(since(run_start_), 1e-9);
   const double eta_epoch = double(steps_ - st_.step_in_epoch) * double(cfg_.batch_size) / ips;
@@ -282,6 +307,7 @@ int Run::epochs() {
       if (st_.global_step == stop_at_step().load()) stop_requested().store(true);
       print_progress(epoch, sums, lr, last_print);
       if (stop_requested().load() && st_.step_in_epoch < steps_) {
+        flush_pending(sums);
         st_.partial = sums;
         st_.partial.seconds += since(epoch_start);
         save_checkpoint(cfg_.out, *model_, *sgd_, st_, cfg_json_, data_.train.classes);
@@ -291,6 +317,7 @@ int Run::epochs() {
       }
     }
     if (isatty(2)) std::fprintf(stderr, "\n");
+    flush_pending(sums);
     end_epoch(epoch, sums, lr, sums.seconds + since(epoch_start));
     if (stop_requested().load() && epoch + 1 < cfg_.epochs) {
       std::fprintf(stderr, "stopped after epoch %lld; continue with: scconv train --resume %s\n", (long long)epoch + 1,

@@ -39,10 +39,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothin
                op << ": label_smoothing must be in [0, 1], got " << smoothing);
   const int64_t C = logits.size(1);
   Tensor lab = labels.contiguous();
-  const int64_t* L = lab.data<int64_t>();
-  for (int64_t n = 0; n < lab.numel(); ++n)
-    SCCONV_CHECK(L[n] >= 0 && L[n] < C, op << ": label " << L[n] << " at index " << n
-                                           << " is outside [0, " << C << ")");
+  // Labels on the host are checked here; on a GPU (no read-back inside a step) the kernel makes
+  // the loss NaN for a label outside [0, C), which the training loop's guard then reports.
+  if (lab.device() == Device::CPU) {
+    const int64_t* L = lab.data<int64_t>();
+    for (int64_t n = 0; n < lab.numel(); ++n)
+      SCCONV_CHECK(L[n] >= 0 && L[n] < C, op << ": label " << L[n] << " at index " << n
+                                             << " is outside [0, " << C << ")");
+  }
   Tensor probs;
   Tensor loss = backend_for(logits).cross_entropy(logits, lab, smoothing, probs);
   if (!autograd::needs_grad({&logits})) return loss;

@@ -6,7 +6,8 @@
 //   CpuBackend (core/cpu/): derives from ReferenceBackend and overrides the ops that have fast
 //     kernels (oneDNN convolution and matmul; vectorised, multi-threaded element-wise ops,
 //     reductions, norms, softmax and loss).
-//   CudaBackend (core/cuda/, behind -DSCCONV_CUDA=ON): a later issue.
+//   CudaBackend (core/cuda/, behind -DSCCONV_CUDA=ON): cuDNN convolutions, cuBLAS matmul and our
+//     kernels for the rest; each kernel file names the reference function it matches.
 // backend_for() in core/dispatch.cpp is the single dispatch point. Kernels receive tensors of
 // one dtype and device (autograd/ checks that and names the op on mismatch) and allocate their
 // outputs; they never see autograd state.
@@ -106,6 +107,18 @@ struct Conv1x1SplitGrads {
   std::vector<Tensor> grad_w;  // one per group
 };
 
+// One parameter's SGD update (core/math/sgd.h): param, grad and buffer dense and alike in shape
+// and dtype; buffer undefined without momentum; first: the buffer starts from the gradient.
+struct SGDParamUpdate {
+  Tensor param, grad, buffer;
+  double weight_decay = 0;
+  bool first = false;
+};
+struct SGDHyper {
+  double lr = 0, momentum = 0, dampening = 0;
+  bool nesterov = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -131,6 +144,8 @@ class Backend {
   // The index in `ts` of the first tensor holding a NaN or an Inf, or -1 when all are finite
   // (integer tensors always are). One call checks a whole model: the training loop's guard.
   virtual int64_t first_nonfinite(const std::vector<Tensor>& ts) = 0;
+  // x (N, K) float -> int64 (N): the index of each row's maximum (the first one on ties).
+  virtual Tensor argmax_rows(const Tensor& x) = 0;
 
   // ---- dense linear algebra: 2-D, op(a) (M,K) x op(b) (K,N) -> (M,N) ----
   virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) = 0;
@@ -218,6 +233,9 @@ class Backend {
   // ---- random: a {0, 1/(1-p)} dropout mask from a counter-based generator ----
   virtual Tensor dropout_mask(const Shape& shape, DType dtype, double p, uint64_t seed,
                               uint64_t offset) = 0;
+
+  // ---- optimizer: every parameter's update in one call (one fused launch on a GPU) ----
+  virtual void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) = 0;
 };
 
 // The single dispatch point: the backend for tensors on `device` (honouring ReferenceModeGuard).

@@ -1,8 +1,10 @@
 // core/dispatch.cpp: the single dispatch point from a device to its backend, and the
 // thread-local switch that routes CPU ops to the reference kernels.
 #include <atomic>
+#include <string>
 
 #include "core/cpu/cpu_backend.h"
+#include "core/device.h"
 #include "core/profile.h"
 #include "core/reference/reference_backend.h"
 #if SCCONV_WITH_CUDA
@@ -30,10 +32,57 @@ Backend& cpu_backend() {
 
 static Backend& device_backend(Device device) {
   if (device == Device::CPU) return t_reference_mode ? reference_backend() : cpu_backend();
+  std::string why;
+  SCCONV_CHECK(device_available(device, &why), "no backend for device " << device_name(device) << ": " << why);
 #if SCCONV_WITH_CUDA
   return cuda_backend();
 #else
-  throw Error("no backend for device cuda: this build has SCCONV_CUDA=OFF");
+  throw Error(why);
+#endif
+}
+
+// ---- devices ---------------------------------------------------------------------------------
+
+bool device_available(Device d, std::string* why) {
+  if (d == Device::CPU) return true;
+#if SCCONV_WITH_CUDA
+  return cuda_device_count(why) > 0;
+#else
+  if (why) *why = "this build has SCCONV_CUDA=OFF (configure with -DSCCONV_CUDA=ON on a machine with nvcc)";
+  return false;
+#endif
+}
+
+DeviceRuntime& device_runtime(Device d) {
+  std::string why;
+  SCCONV_CHECK(d != Device::CPU, "device_runtime: the CPU has none (host memory comes from core/storage.cpp)");
+  SCCONV_CHECK(device_available(d, &why), "device " << device_name(d) << ": " << why);
+#if SCCONV_WITH_CUDA
+  return cuda_runtime();
+#else
+  throw Error(why);
+#endif
+}
+
+DeviceSpec parse_device(const std::string& name) {
+  if (name == "cpu") return {Device::CPU, 0};
+  if (name == "cuda") return {Device::CUDA, 0};
+  if (name.rfind("cuda:", 0) == 0 && name.size() > 5 && name.size() <= 8 &&
+      name.find_first_not_of("0123456789", 5) == std::string::npos)
+    return {Device::CUDA, std::stoi(name.substr(5))};
+  SCCONV_USAGE_CHECK(false, "device: unknown device '" << name << "' (known: cpu, cuda, cuda:N)");
+  return {};
+}
+std::string device_spec_name(const DeviceSpec& d) {
+  return d.type == Device::CPU ? "cpu" : "cuda:" + std::to_string(d.index);
+}
+
+void select_device(const DeviceSpec& d) {
+  if (d.type == Device::CPU) return;
+  std::string why;
+  SCCONV_CHECK(device_available(d.type, &why), "device " << device_spec_name(d) << ": " << why);
+#if SCCONV_WITH_CUDA
+  cuda_select_device(d.index);
 #endif
 }
 

@@ -91,6 +91,14 @@ class ProfilingBackend : public Backend {
     Scope p("reduce");
     return in_.first_nonfinite(ts);
   }
+  Tensor argmax_rows(const Tensor& x) override {
+    Scope p("reduce");
+    return in_.argmax_rows(x);
+  }
+  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) override {
+    Scope p("optimizer");
+    in_.sgd_update(ps, h);
+  }
   Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override {
     Scope p("reduce");
     return in_.sum(x, dims, keepdim);

@@ -12,6 +12,7 @@
 
 #include <sys/mman.h>
 
+#include "core/device.h"
 #include "core/error.h"
 
 namespace scconv {
@@ -153,12 +154,19 @@ size_t cpu_bytes_cached() {
   return g_cache.cached;
 }
 
-Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
+Storage::Storage(size_t bytes, Device device, bool pinned) : bytes_(bytes), device_(device) {
   // An empty storage needs no memory, so it may carry any device tag (tests use that to
   // exercise device checks on machines without a GPU).
   if (device != Device::CPU) {
-    SCCONV_CHECK(bytes == 0, "Storage: device " << device_name(device)
-                                                << " is not available in this build");
+    if (bytes == 0) return;
+    capacity_ = bytes;
+    data_ = device_runtime(device).allocate(bytes);
+    return;
+  }
+  pinned_ = pinned && bytes > 0 && device_available(Device::CUDA);
+  if (pinned_) {
+    capacity_ = bytes;
+    data_ = device_runtime(Device::CUDA).allocate_pinned(bytes);
     return;
   }
   data_ = cache_alloc(round_size(bytes), capacity_);
@@ -169,7 +177,14 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 }
 
 Storage::~Storage() {
-  if (device_ != Device::CPU) return;
+  if (device_ != Device::CPU) {
+    if (data_) device_runtime(device_).deallocate(data_, capacity_);
+    return;
+  }
+  if (pinned_) {
+    device_runtime(Device::CUDA).deallocate_pinned(data_, capacity_);
+    return;
+  }
   cache_free(data_, capacity_);
   g_in_use.fetch_sub(bytes_);
 }

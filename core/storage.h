@@ -1,5 +1,7 @@
 // core/storage.h: a refcounted, 64-byte aligned block of memory on one device, with the version
 // counter that autograd uses to detect in-place changes to tensors it saved for backward.
+// Device memory comes from the device's DeviceRuntime (core/device.h), host memory from the
+// caching allocator in storage.cpp.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -11,7 +13,9 @@ namespace scconv {
 
 class Storage {
  public:
-  Storage(size_t bytes, Device device);
+  // pinned: page-locked host memory (CPU only; from the GPU runtime when there is one, plain
+  // host memory otherwise), so that uploads from it run asynchronously.
+  Storage(size_t bytes, Device device, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -20,6 +24,7 @@ class Storage {
   const void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
   // Bumped by every in-place write (fill_, copy_, add_, optimizer updates ...).
   uint64_t version() const { return version_; }
   void bump_version() { ++version_; }
@@ -29,6 +34,7 @@ class Storage {
   size_t bytes_ = 0;
   size_t capacity_ = 0;  // bytes actually allocated (a cache size class)
   Device device_ = Device::CPU;
+  bool pinned_ = false;
   uint64_t version_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/backend.h"
+#include "core/device.h"
 
 namespace scconv {
 
@@ -18,6 +19,12 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
   return Tensor(std::move(impl));
+}
+
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype, MemoryFormat format) {
+  Tensor t = empty(shape, dtype, Device::CPU, format);
+  t.impl_->storage = std::make_shared<Storage>(numel_of(shape) * dtype_size(dtype), Device::CPU, true);
+  return t;
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryFormat format) {
@@ -88,15 +95,27 @@ std::string Tensor::str() const {
   return std::string(dtype_name(dtype())) + shape_str(shape());
 }
 
+void check_host_access(const Tensor& t, const char* what) {
+  SCCONV_CHECK(t.device() == Device::CPU, what << " on a " << t.str() << " tensor on " << device_name(t.device())
+                                               << ": its memory is not on the host; copy it with to(Device::CPU) first");
+}
+
+void* Tensor::raw_device_data() const {
+  return static_cast<char*>(impl().storage->data()) + impl().offset * dtype_size(dtype());
+}
+
 void* Tensor::raw_data() {
+  check_host_access(*this, "raw_data()");
   return static_cast<char*>(impl().storage->data()) + impl().offset * dtype_size(dtype());
 }
 const void* Tensor::raw_data() const {
+  check_host_access(*this, "raw_data()");
   return static_cast<const char*>(impl().storage->data()) + impl().offset * dtype_size(dtype());
 }
 
 double Tensor::item() const {
   SCCONV_CHECK(numel() == 1, "item(): tensor " << str() << " has " << numel() << " elements");
+  check_host_access(*this, "item()");
   return SCCONV_DISPATCH_ALL(dtype(), "item", [&] {
     return static_cast<double>(*static_cast<const scalar_t*>(raw_data()));
   });
@@ -191,6 +210,18 @@ Tensor Tensor::to(DType dt) const {
   if (dt == dtype()) return *this;
   Tensor out = empty(shape(), dt, device());
   backend_for(device()).copy(out, *this);
+  return out;
+}
+
+Tensor Tensor::to(Device d) const {
+  if (d == device()) return *this;
+  const MemoryFormat fmt = suggest_memory_format();
+  Tensor src = contiguous(fmt);  // dense, on the source device
+  Tensor out = empty(shape(), dtype(), d, fmt);
+  const size_t bytes = size_t(numel()) * dtype_size(dtype());
+  if (bytes > 0)
+    device_runtime(d == Device::CPU ? device() : d)
+        .copy_bytes(out.raw_device_data(), d, src.raw_device_data(), device(), bytes, src.storage()->pinned());
   return out;
 }
 

@@ -54,6 +54,9 @@ class Tensor {
   static Tensor full(const Shape& shape, double value, DType dtype = DType::F32,
                      Device device = Device::CPU);
   static Tensor scalar(double value, DType dtype = DType::F32);  // 0-d tensor
+  // A dense CPU tensor in page-locked memory (when a GPU runtime is there; plain memory
+  // otherwise): the loader's batches, so that their upload runs asynchronously.
+  static Tensor empty_pinned(const Shape& shape, DType dtype, MemoryFormat format = MemoryFormat::Contiguous);
   template <class T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape);
 
@@ -78,16 +81,21 @@ class Tensor {
   const std::shared_ptr<TensorImpl>& impl_shared() const { return impl_; }
   bool same_impl(const Tensor& o) const { return impl_ == o.impl_; }
 
-  // ---- data access (CPU) ----
+  // ---- data access ----
+  // Host pointers: a tensor on another device is an Error naming it (copy it with to(Device::CPU)).
   template <class T> T* data();
   template <class T> const T* data() const;
   void* raw_data();
   const void* raw_data() const;
+  // The pointer on the tensor's own device, for that device's backend kernels.
+  template <class T> T* device_data();
+  template <class T> const T* device_data() const;
+  void* raw_device_data() const;
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   uint64_t version() const { return impl().storage->version(); }
   void bump_version() { impl().storage->bump_version(); }
-  double item() const;                 // value of a one-element tensor, as double
-  template <class T> std::vector<T> to_vector() const;  // contiguous copy, in logical order
+  double item() const;                 // value of a one-element CPU tensor, as double
+  template <class T> std::vector<T> to_vector() const;  // a host copy (from any device), in logical order
 
   // ---- views and copies (no autograd; see autograd/ for differentiable versions) ----
   Tensor as_strided(const Shape& shape, const Strides& strides, int64_t offset) const;
@@ -98,6 +106,9 @@ class Tensor {
   Tensor contiguous(MemoryFormat format) const;  // itself when already dense in that layout
   Tensor clone() const;  // a copy in the same layout (dense NCHW, or channels-last if this suggests it)
   Tensor to(DType dtype) const;
+  // A copy on `device` in the same layout (itself when already there). Uploads from pinned
+  // memory are asynchronous; downloads wait for the device's queued work.
+  Tensor to(Device device) const;
   Tensor detach() const;  // shares storage, no autograd state
 
   // Makes this tensor (and every handle sharing its impl) refer to `src`'s data, shape and
@@ -140,17 +151,28 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
 
 // ---- template definitions ----
+void check_host_access(const Tensor& t, const char* what);  // Error unless t is on the CPU
 template <class T>
-T* Tensor::data() {
+T* Tensor::device_data() {
   SCCONV_CHECK(dtype_of<T>::value == dtype(), "data<" << dtype_name(dtype_of<T>::value)
                                                       << ">() on a " << str() << " tensor");
   return static_cast<T*>(impl().storage->data()) + impl().offset;
 }
 template <class T>
-const T* Tensor::data() const {
+const T* Tensor::device_data() const {
   SCCONV_CHECK(dtype_of<T>::value == dtype(), "data<" << dtype_name(dtype_of<T>::value)
                                                       << ">() on a " << str() << " tensor");
   return static_cast<const T*>(impl().storage->data()) + impl().offset;
+}
+template <class T>
+T* Tensor::data() {
+  check_host_access(*this, "data()");
+  return device_data<T>();
+}
+template <class T>
+const T* Tensor::data() const {
+  check_host_access(*this, "data()");
+  return device_data<T>();
 }
 template <class T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape) {
@@ -162,7 +184,7 @@ Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape) {
 }
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  Tensor c = contiguous();
+  Tensor c = contiguous().to(Device::CPU);
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());
 }

@@ -76,8 +76,8 @@ Loader::~Loader() { stop(); }
 void Loader::make_batch(int64_t epoch, int64_t b, const std::vector<int64_t>& order, Tensor& x, Tensor& y) const {
   const int64_t n = data_.size(), start = b * batch_, count = std::min(batch_, n - start);
   const int64_t C = data_.images.size(1), H = data_.images.size(2), W = data_.images.size(3);
-  x = Tensor::empty({count, C, H, W});
-  y = Tensor::empty({count}, DType::I64);
+  x = pin_ ? Tensor::empty_pinned({count, C, H, W}, DType::F32) : Tensor::empty({count, C, H, W});
+  y = pin_ ? Tensor::empty_pinned({count}, DType::I64) : Tensor::empty({count}, DType::I64);
   for (int64_t i = 0; i < count; ++i) {
     const int64_t idx = order[start + i];
     prepare_image(data_.images.data<uint8_t>() + idx * C * H * W, C, H, W, x.data<float>() + i * C * H * W, o_,

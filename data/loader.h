@@ -37,6 +37,9 @@ class Loader {
   Loader(const Dataset& data, int64_t batch, bool train, const AugmentOptions& o, uint64_t seed);
   ~Loader();
   int64_t batches_per_epoch() const { return data_.size() / batch_ + (data_.size() % batch_ != 0); }  // (no overflow)
+  // Batches in page-locked memory, so that their upload to a GPU runs asynchronously (set
+  // before start_epoch; plain memory where no GPU runtime is there).
+  void pin_memory(bool on) { pin_ = on; }
   // Starts producing the batches of `epoch` from batch `first` on, in the background.
   void start_epoch(int64_t epoch, int64_t first = 0);
   // The next batch: x float (B, C, H, W), y int64 (B). False at the end of the epoch.
@@ -49,6 +52,7 @@ class Loader {
   const Dataset& data_;
   int64_t batch_;
   bool train_;
+  bool pin_ = false;
   AugmentOptions o_;
   uint64_t seed_;
   std::thread worker_;

@@ -133,6 +133,19 @@ void Module::to(DType dtype) {
     }
 }
 
+void Module::to(Device device) {
+  for (auto& [n, t] : named_tensors())
+    if (t.device() != device) {
+      Tensor handle = t;
+      handle.set_data(t.to(device));
+    }
+}
+
+Device Module::device() const {
+  for (auto& [n, t] : named_tensors()) return t.device();
+  return Device::CPU;
+}
+
 // ---- state -----------------------------------------------------------------------------------------
 
 std::map<std::string, Tensor> Module::state_dict() const {
@@ -169,7 +182,7 @@ std::vector<std::string> Module::load_state_dict(const std::map<std::string, Ten
   autograd::NoGradGuard ng;
   for (auto& [n, t] : mine) {
     auto it = state.find(n);
-    if (it != state.end()) t.copy_(it->second);
+    if (it != state.end()) t.copy_(it->second.to(t.device()));
   }
   return skipped;
 }

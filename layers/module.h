@@ -44,6 +44,11 @@ class Module {
   // Converts every floating parameter and buffer to `dtype` in place (float64 for gradient
   // checks and exact comparisons).
   void to(DType dtype);
+  // Moves every parameter and buffer to `device` in place (same names, same handles: an
+  // optimizer built on them follows). Gradients are dropped.
+  void to(Device device);
+  // Where the parameters are (the CPU for a module without any).
+  Device device() const;
 
   // ---- state: parameters and buffers by dotted name ----
   std::map<std::string, Tensor> state_dict() const;

@@ -19,8 +19,7 @@ void BatchNorm2d::start_call(const Tensor& x) {
                describe(*this) << ": expected " << weight.size(0) << " channels, got input "
                                << x.str());
   if (training()) {
-    num_batches_tracked.data<int64_t>()[0] += 1;
-    num_batches_tracked.bump_version();
+    num_batches_tracked.add_(Tensor::ones({}, DType::I64, num_batches_tracked.device()));
   }
 }
 

@@ -63,8 +63,9 @@ Tensor SRU::channel_weights() {
   Tensor w;              // (C)
   if (o_.gamma_norm == GammaNorm::Sum) {
     Tensor total = sum(gam);
-    double s = total.item(), mag = 0;
-    for (double v : gam.detach().to(DType::F64).to_vector<double>()) mag += std::fabs(v);
+    // checked on the host from one copy of gamma (C values; on a GPU, the SRU's one read-back)
+    double s = 0, mag = 0;
+    for (double v : gam.detach().to(DType::F64).to_vector<double>()) s += v, mag += std::fabs(v);
     SCCONV_CHECK(std::fabs(s) > 1e-6 * mag && std::fabs(s) > 0,
                  describe(*this) << ": sum of the GN gamma is " << s << " (sum of |gamma| "
                                  << mag << "), so w = gamma / sum(gamma) is undefined; use "

@@ -1,9 +1,9 @@
 // optim/sgd.cpp: see sgd.h.
 #include "optim/sgd.h"
 
+#include <map>
+
 #include "core/backend.h"
-#include "core/math/sgd.h"
-#include "core/parallel.h"
 #include "core/profile.h"
 
 namespace scconv {
@@ -21,25 +21,20 @@ SGD::SGD(std::vector<std::pair<std::string, Tensor>> named_params, const SGDOpti
 
 void SGD::step(double lr) {
   profile::Scope timed("optimizer");
+  // one batch per device (a model lives on one; the batches keep the order of the parameters)
+  std::map<Device, std::vector<SGDParamUpdate>> by_device;
   for (Slot& s : slots_) {
     Tensor g = s.param.grad();
     if (!g.defined()) continue;
+    SCCONV_CHECK(s.param.is_contiguous(), "SGD: parameter '" << s.name << "' " << s.param.str() << " is not dense");
+    check_same_device(s.param, g, ("SGD: parameter '" + s.name + "' and its gradient").c_str());
     const bool first = !s.buffer.defined();
-    if (first && o_.momentum != 0) s.buffer = Tensor::zeros(s.param.shape(), s.param.dtype());
-    Tensor gc = g.contiguous();
-    const double wd = s.decay ? o_.weight_decay : 0.0;
-    SCCONV_DISPATCH_FLOAT(s.param.dtype(), "SGD", [&] {
-      scalar_t* P = s.param.data<scalar_t>();
-      const scalar_t* G = gc.data<scalar_t>();
-      scalar_t dummy = 0;
-      scalar_t* B = s.buffer.defined() ? s.buffer.data<scalar_t>() : nullptr;
-      parallel_for(s.param.numel(), 65536, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i)
-          math::sgd_step(P[i], G[i], B ? B[i] : dummy, first, lr, o_.momentum, o_.dampening, wd, o_.nesterov);
-      });
-    });
+    if (first && o_.momentum != 0) s.buffer = Tensor::zeros(s.param.shape(), s.param.dtype(), s.param.device());
+    by_device[s.param.device()].push_back({s.param, g.contiguous(), s.buffer, s.decay ? o_.weight_decay : 0.0, first});
     s.param.bump_version();
   }
+  for (auto& [device, updates] : by_device)
+    backend_for(device).sgd_update(updates, {lr, o_.momentum, o_.dampening, o_.nesterov});
 }
 
 void SGD::zero_grad() {
@@ -64,7 +59,7 @@ void SGD::load_state(const std::map<std::string, Tensor>& state, const std::stri
                  source << ": momentum buffer for '" << slot->name << "' is " << t.str() << ", parameter is "
                         << slot->param.str());
     SCCONV_CHECK(backend_for(t).first_nonfinite({t}) < 0, source << ": '" << name << "' holds NaN or Inf values");
-    buffers[slot->name] = t.clone();
+    buffers[slot->name] = t.to(slot->param.device()).clone();
   }
   for (Slot& s : slots_) {
     auto it = buffers.find(s.name);

@@ -86,7 +86,7 @@ TEST_CASE("device mismatches name the op and the devices") {
   CHECK_THROWS_WITH_AS(add(cpu, gpu), Contains("add: device mismatch: float32(0,) on cpu vs float32(0,) on cuda"), Error);
   CHECK_THROWS_WITH_AS(conv2d(Tensor::empty({0, 1, 3, 3}), Tensor(gpu).view({0, 1, 1, 1}), Tensor()),
                        Contains("conv2d: device mismatch"), Error);
-  CHECK_THROWS_WITH_AS(Tensor::empty({4}, DType::F32, Device::CUDA), Contains("device cuda is not available"), Error);
+  CHECK_THROWS_WITH_AS(Tensor::empty({4}, DType::F32, Device::CUDA), Contains("device cuda: "), Error);
 }
 
 TEST_CASE("bad values name the op and the value") {

@@ -177,12 +177,12 @@ TEST_CASE("a failed checkpoint write leaves the previous checkpoint intact") {
   REQUIRE(run(j) == 0);
   fs::path out = j["out"].get<std::string>();
   auto before = final_weights(j);
-  // a model with a buffer that cannot be serialised (a tensor on an absent device)
+  // a model with a buffer that cannot be serialised (four values on a device without memory)
   struct Bad : Module {
     Bad() {
       Tensor t(std::make_shared<TensorImpl>());
       t.impl_ptr()->storage = std::make_shared<Storage>(0, Device::CUDA);
-      t.impl_ptr()->shape = {0};
+      t.impl_ptr()->shape = {4};
       t.impl_ptr()->strides = {1};
       register_buffer("weight", t);
     }

@@ -37,6 +37,7 @@ class CpuBackend : public ReferenceBackend {
 
   Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
   int64_t first_nonfinite(const std::vector<Tensor>& ts) override;
+  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) override;
 
   Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
   Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias,

@@ -83,7 +83,7 @@ void CpuBackend::fill(Tensor& dst, double value) {
 
 void CpuBackend::axpy(Tensor& y, const Tensor& x, double alpha) {
   StridedLoop<2> loop(y.shape(), {y.strides(), x.strides()});
-  SCCONV_DISPATCH_FLOAT(y.dtype(), "add_", [&] {
+  SCCONV_DISPATCH_ALL(y.dtype(), "add_", [&] {  // (integers too: batch norm's counter)
     scalar_t* Y = y.data<scalar_t>();
     const scalar_t* X = x.data<scalar_t>();
     const scalar_t a = static_cast<scalar_t>(alpha);

@@ -32,7 +32,7 @@ double get_broadcast(const Tensor& t, const Shape& shape, int64_t i) {
 }
 
 // Writes v to logical element i of t.
-static void set(Tensor& t, int64_t i, double v) {
+void set(Tensor& t, int64_t i, double v) {
   int64_t off = strided_offset(i, t.shape(), t.strides());
   SCCONV_DISPATCH_ALL(t.dtype(), "set", [&] {
     static_cast<scalar_t*>(t.raw_data())[off] = static_cast<scalar_t>(v);

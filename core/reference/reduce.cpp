@@ -44,4 +44,16 @@ int64_t ReferenceBackend::first_nonfinite(const std::vector<Tensor>& ts) {
   return -1;
 }
 
+Tensor ReferenceBackend::argmax_rows(const Tensor& x) {  // (N, K) -> int64 (N)
+  const int64_t N = x.size(0), K = x.size(1);
+  Tensor out = Tensor::empty({N}, DType::I64);
+  for (int64_t n = 0; n < N; ++n) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < K; ++k)
+      if (ref::get(x, n * K + k) > ref::get(x, n * K + best)) best = k;
+    out.data<int64_t>()[n] = best;
+  }
+  return out;
+}
+
 }  // namespace scconv

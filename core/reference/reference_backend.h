@@ -25,6 +25,7 @@ class ReferenceBackend : public Backend {
 
   Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
   int64_t first_nonfinite(const std::vector<Tensor>& ts) override;
+  Tensor argmax_rows(const Tensor& x) override;
 
   Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
 
@@ -84,6 +85,7 @@ class ReferenceBackend : public Backend {
   Tensor cross_entropy_backward(const Tensor& probs, const Tensor& labels, double smoothing,
                                 const Tensor& grad_loss) override;
 
+  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) override;
   Tensor dropout_mask(const Shape& shape, DType dtype, double p, uint64_t seed,
                       uint64_t offset) override;
 };
@@ -96,6 +98,8 @@ int64_t strided_offset(int64_t i, const Shape& shape, const Strides& strides);
 double get(const Tensor& t, int64_t i);
 // Reads logical element i of `t` broadcast to `shape`.
 double get_broadcast(const Tensor& t, const Shape& shape, int64_t i);
+// Writes v to logical element i of a tensor of any dtype and strides.
+void set(Tensor& t, int64_t i, double v);
 }  // namespace ref
 
 }  // namespace scconv
