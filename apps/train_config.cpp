@@ -32,8 +32,10 @@ nlohmann::json find_preset(const std::string& sub, const std::string& name, cons
 #ifdef SCCONV_SOURCE_DIR_APPS
   dirs.push_back(fs::path(SCCONV_SOURCE_DIR_APPS) / "configs" / sub);
 #endif
-  for (auto& d : dirs)
-    if (fs::exists(d / (name + ".json"))) return config::read_json_file((d / (name + ".json")).string());
+  for (auto& d : dirs) {
+    std::error_code ec;  // (a name too long for the file system is just not a preset)
+    if (fs::exists(d / (name + ".json"), ec)) return config::read_json_file((d / (name + ".json")).string());
+  }
   SCCONV_FAIL(option << ": no preset '" << name << "' in configs/" << sub << "/");
 }
 }  // namespace

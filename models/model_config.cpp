@@ -138,7 +138,8 @@ nlohmann::json load_model_preset(const std::string& name) {
 #endif
   for (const fs::path& d : dirs) {
     fs::path p = d / (name + ".json");
-    if (fs::exists(p)) return config::read_json_file(p.string());
+    std::error_code ec;  // (a name too long for the file system is just not a preset)
+    if (fs::exists(p, ec)) return config::read_json_file(p.string());
   }
   std::string known;
   for (const fs::path& d : dirs) {
