@@ -30,14 +30,20 @@ Backend& cpu_backend() {
   return b;
 }
 
+// An Error "<what>: <why>" unless tensors can live on `d` (so every device entry point gives the
+// same reason; in a build without CUDA it always throws).
+static void require_available(Device d, const std::string& what) {
+  std::string why;
+  SCCONV_CHECK(device_available(d, &why), what << ": " << why);
+}
+
 static Backend& device_backend(Device device) {
   if (device == Device::CPU) return t_reference_mode ? reference_backend() : cpu_backend();
-  std::string why;
-  SCCONV_CHECK(device_available(device, &why), "no backend for device " << device_name(device) << ": " << why);
+  require_available(device, std::string("no backend for device ") + device_name(device));
 #if SCCONV_WITH_CUDA
   return cuda_backend();
 #else
-  throw Error(why);
+  SCCONV_FAIL("unreachable: no CUDA in this build");
 #endif
 }
 
@@ -54,13 +60,12 @@ bool device_available(Device d, std::string* why) {
 }
 
 DeviceRuntime& device_runtime(Device d) {
-  std::string why;
   SCCONV_CHECK(d != Device::CPU, "device_runtime: the CPU has none (host memory comes from core/storage.cpp)");
-  SCCONV_CHECK(device_available(d, &why), "device " << device_name(d) << ": " << why);
+  require_available(d, std::string("device ") + device_name(d));
 #if SCCONV_WITH_CUDA
   return cuda_runtime();
 #else
-  throw Error(why);
+  SCCONV_FAIL("unreachable: no CUDA in this build");
 #endif
 }
 
@@ -79,8 +84,7 @@ std::string device_spec_name(const DeviceSpec& d) {
 
 void select_device(const DeviceSpec& d) {
   if (d.type == Device::CPU) return;
-  std::string why;
-  SCCONV_CHECK(device_available(d.type, &why), "device " << device_spec_name(d) << ": " << why);
+  require_available(d.type, "device " + device_spec_name(d));
 #if SCCONV_WITH_CUDA
   cuda_select_device(d.index);
 #endif
