@@ -345,6 +345,8 @@ int cmd_bench(const Args& args) {
   p.option("--conv-algorithm", "auto (default), direct or winograd: see docs/performance.md");
   p.option("--versus", "a second model preset (--set applies to the first only): steps of both interleaved, their speed ratio");
   p.option("--device", "cpu (default), cuda or cuda:N");
+  p.option("--cudnn-search", "on a GPU: heuristic (default) or measure (time cuDNN's candidates once per shape)");
+  p.option("--deterministic", "on a GPU: only deterministic cuDNN algorithms", false);
   p.option("--json", "print JSON (one object per model)", false);
   if (!p.parse(args)) return 0;
   const DeviceSpec device = parse_device(p.get("--device", "cpu"));
@@ -352,6 +354,10 @@ int cmd_bench(const Args& args) {
   g_device = device.type;
   const std::string algo = p.get("--conv-algorithm", "auto");
   set_conv_algorithm(parse_conv_algorithm(algo));
+  const std::string search = p.get("--cudnn-search", "heuristic");
+  SCCONV_USAGE_CHECK(search == "heuristic" || search == "measure",
+                     "option --cudnn-search: unknown value '" << search << "' (known: heuristic, measure)");
+  set_cudnn_options({search == "measure", p.has("--deterministic")});
   const int64_t batch = p.get_int("--batch", 128, 1, 65536);
   const int64_t threads = p.get_int("--threads", 0, 0, kMaxThreads);
   const double seconds = p.get_number("--seconds", 5, 0, 86400);

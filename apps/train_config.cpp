@@ -47,7 +47,7 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     TrainConfig c;
     config::Reader r(j, "");
     r.only({"model", "data", "optim", "schedule", "epochs", "batch_size", "seed", "threads",
-            "conv_algorithm", "device", "nonfinite", "out"});
+            "conv_algorithm", "cudnn_search", "deterministic", "device", "nonfinite", "out"});
     SCCONV_CHECK(r.has("model"), "missing key 'model' (a model config object or a preset name)");
     const auto& m = j.at("model");
     c.model_json = m.is_string() ? load_model_preset(m.get<std::string>()) : m;
@@ -123,6 +123,10 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     c.threads = r.integer("threads", 0, 0, kMaxThreads);  // 0: all cores
     c.conv_algorithm = r.str("conv_algorithm", "auto");
     parse_conv_algorithm(c.conv_algorithm);  // the error names the key and the known values
+    c.cudnn_search = r.str("cudnn_search", "heuristic");
+    SCCONV_CHECK(c.cudnn_search == "heuristic" || c.cudnn_search == "measure",
+                 "cudnn_search: unknown value '" << c.cudnn_search << "' (known: heuristic, measure)");
+    c.deterministic = r.boolean("deterministic", false);
     c.device = r.str("device", "cpu");
     parse_device(c.device);  // the error names the known forms
     config::Reader nf = r.child("nonfinite");
@@ -160,7 +164,8 @@ nlohmann::json TrainConfig::to_json() const {
                         {"warmup_epochs", schedule.warmup_epochs}, {"warmup_start_factor", schedule.warmup_start_factor},
                         {"eta_min", schedule.eta_min}}},
           {"epochs", epochs}, {"batch_size", batch_size}, {"seed", seed}, {"threads", threads},
-          {"conv_algorithm", conv_algorithm}, {"device", device},
+          {"conv_algorithm", conv_algorithm}, {"cudnn_search", cudnn_search}, {"deterministic", deterministic},
+          {"device", device},
           {"nonfinite", {{"action", nonfinite == NonfiniteAction::Skip ? "skip" : "stop"},
                          {"max_consecutive_skips", max_consecutive_skips}}},
           {"out", out}};

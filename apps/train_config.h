@@ -8,7 +8,7 @@
 //    "schedule": {"kind": "multistep", "milestones": [100, 150], "gamma": 0.1,
 //                 "warmup_epochs": 0, "warmup_start_factor": 0.1, "eta_min": 0},
 //    "epochs": 200, "batch_size": 128, "seed": 0, "threads": 0, "conv_algorithm": "auto",
-//    "device": "cpu",
+//    "cudnn_search": "heuristic", "deterministic": false, "device": "cpu",
 //    "nonfinite": {"action": "stop", "max_consecutive_skips": 20}, "out": "runs/NAME"}
 // nonfinite.action: "stop" (default: a NaN/Inf loss, gradient, parameter or buffer stops the
 // run with an error naming the step and tensor) or "skip" (such steps are skipped, as loss
@@ -16,6 +16,8 @@
 // device: "cpu" (default), "cuda" or "cuda:N"; checkpoints do not depend on it (a run trained on
 // a GPU evaluates on the CPU and resumes on either).
 // conv_algorithm: "auto" (Winograd where it is faster), "direct" or "winograd" (core/backend.h).
+// cudnn_search, deterministic: how cuDNN picks convolution algorithms on a GPU ("heuristic" or
+// "measure"; deterministic: only algorithms that give the same bits every run); the CPU ignores them.
 // Every key has a default; unknown keys and bad values are errors naming the dotted key.
 // dataset: "cifar10", "cifar100", or "folder" (dir/train/<class>/*.png and dir/test/<class>/...,
 // with data.image_size [H, W], data.resize, data.skip_bad).
@@ -46,6 +48,8 @@ struct TrainConfig {
   ScheduleOptions schedule;
   int64_t epochs = 200, batch_size = 128, seed = 0, threads = 0;
   std::string conv_algorithm = "auto";
+  std::string cudnn_search = "heuristic";  // or "measure" (CudnnOptions, core/backend.h)
+  bool deterministic = false;
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N" (core/device.h)
   NonfiniteAction nonfinite = NonfiniteAction::Stop;
   int64_t max_consecutive_skips = 20;  // (with Skip) more in a row stop the run

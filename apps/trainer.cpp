@@ -113,6 +113,7 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
     : cfg_(cfg), dir_(cfg.out, resume, allow_foreign_files), cfg_json_(cfg.to_json()) {
   set_num_threads(cfg.threads);
   set_conv_algorithm(parse_conv_algorithm(cfg.conv_algorithm));
+  set_cudnn_options({cfg.cudnn_search == "measure", cfg.deterministic});
   data_ = load_datasets(cfg);
   SCCONV_CHECK(static_cast<int64_t>(data_.train.classes.size()) <= cfg.model.num_classes,
                "model.num_classes " << cfg.model.num_classes << " is smaller than the " << data_.train.classes.size()

@@ -148,7 +148,7 @@ void backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
 
   Node* first = order.front();
   // The root node is consumed by no other node, so its grad_y is never added to in place.
-  first->grad_y = grad_root.defined() ? grad_root : Tensor::ones(root.shape(), root.dtype());
+  first->grad_y = grad_root.defined() ? grad_root : Tensor::full(root.shape(), 1.0, root.dtype(), root.device());
   for (Node* n : order) {
     if (!n->grad_y.defined()) continue;
     SCCONV_CHECK(!n->released, "backward through " << n->op << " a second time: its saved "

@@ -65,11 +65,11 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor add(const Tensor& a, double b) {
   check_float(a, "add", "a");
-  return add(a, Tensor::scalar(b, a.dtype()));
+  return add(a, Tensor::full({}, b, a.dtype(), a.device()));
 }
 Tensor mul(const Tensor& a, double b) {
   check_float(a, "mul", "a");
-  return mul(a, Tensor::scalar(b, a.dtype()));
+  return mul(a, Tensor::full({}, b, a.dtype(), a.device()));
 }
 
 // ---- unary -----------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ Tensor lt(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::Lt, a
 Tensor ge(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::Ge, a, b, "ge"); }
 Tensor le(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::Le, a, b, "le"); }
 Tensor eq(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::Eq, a, b, "eq"); }
-Tensor gt(const Tensor& a, double b) { return gt(a, Tensor::scalar(b, a.dtype())); }
+Tensor gt(const Tensor& a, double b) { return gt(a, Tensor::full({}, b, a.dtype(), a.device())); }
 
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   check_defined(mask, "where", "mask");
@@ -127,7 +127,7 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Shape sa = a.shape(), sb = b.shape();
   Tensor m = mask;  // masks are never modified by ops; keep a handle
   return autograd::record("where", y, {&a, &b}, [m, sa, sb](const Tensor& g) {
-    Tensor zero = Tensor::scalar(0.0, g.dtype());
+    Tensor zero = Tensor::full({}, 0.0, g.dtype(), g.device());
     return std::vector<Tensor>{sum_to(where(m, g, zero), sa), sum_to(where(m, zero, g), sb)};
   });
 }

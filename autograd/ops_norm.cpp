@@ -15,7 +15,7 @@ namespace {
 // gamma/beta of C elements (any shape) or undefined (then 1 and 0).
 Tensor affine_or(const Tensor& t, int64_t C, double fill, const Tensor& x, const char* op,
                  const char* name) {
-  if (!t.defined()) return Tensor::full({C}, fill, x.dtype());
+  if (!t.defined()) return Tensor::full({C}, fill, x.dtype(), x.device());
   check_same_dtype(x, t, op);
   check_same_device(x, t, op);
   SCCONV_CHECK(t.numel() == C, op << ": " << name << " " << t.str() << " must have " << C
@@ -55,8 +55,8 @@ static Tensor batch_norm_impl(const Tensor& x, const Tensor& gamma, const Tensor
     }
     if (running_var.defined()) {
       // unbiased batch variance from invstd: var = 1/invstd^2 - eps, times M/(M-1)
-      Tensor var = sub(div(Tensor::scalar(1.0, x.dtype()), mul(invstd, invstd)),
-                       Tensor::scalar(eps, x.dtype()));
+      Tensor var = sub(div(Tensor::full({}, 1.0, x.dtype(), x.device()), mul(invstd, invstd)),
+                       Tensor::full({}, eps, x.dtype(), x.device()));
       Tensor rv = affine_or(running_var, C, 1.0, x, op, "running_var");
       rv.mul_(1.0 - momentum).add_(var, momentum * double(M) / double(M - 1));
     }

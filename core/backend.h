@@ -58,6 +58,18 @@ ConvAlgorithm conv_algorithm();
 ConvAlgorithm parse_conv_algorithm(const std::string& name);  // "auto" | "direct" | "winograd"
 const char* conv_algorithm_name(ConvAlgorithm a);
 
+// How cuDNN picks convolution algorithms on a GPU (process-wide, like set_conv_algorithm;
+// the apps' `cudnn_search` and `deterministic` keys; the CPU ignores them). Heuristic:
+// cuDNN's first suggestion per shape;
+// measure: each candidate timed once per shape. Deterministic: only algorithms whose results do
+// not depend on scheduling (same bits every run). The choice is cached per shape either way.
+struct CudnnOptions {
+  bool measure = false;
+  bool deterministic = false;
+};
+void set_cudnn_options(const CudnnOptions& o);
+CudnnOptions cudnn_options();
+
 struct Pool2dParams {
   std::array<int64_t, 2> kernel{2, 2}, stride{2, 2}, padding{0, 0};
 };

@@ -112,6 +112,15 @@ ConvAlgorithm conv_algorithm() { return g_conv_algorithm; }
 const char* conv_algorithm_name(ConvAlgorithm a) {
   return a == ConvAlgorithm::Auto ? "auto" : a == ConvAlgorithm::Direct ? "direct" : "winograd";
 }
+namespace {
+std::atomic<bool> g_cudnn_measure{false}, g_cudnn_deterministic{false};
+}
+void set_cudnn_options(const CudnnOptions& o) {
+  g_cudnn_measure = o.measure;
+  g_cudnn_deterministic = o.deterministic;
+}
+CudnnOptions cudnn_options() { return {g_cudnn_measure.load(), g_cudnn_deterministic.load()}; }
+
 ConvAlgorithm parse_conv_algorithm(const std::string& name) {
   for (ConvAlgorithm a : {ConvAlgorithm::Auto, ConvAlgorithm::Direct, ConvAlgorithm::Winograd})
     if (name == conv_algorithm_name(a)) return a;

@@ -81,8 +81,8 @@ Tensor CRU::upper_weight() const {
 // identity, which copies x's channels exactly (one product by 1, the rest by 0). The fused fuse
 // takes it as its projection: it never builds Y2 (c_out channels), it reads x (low_squeezed).
 Tensor CRU::lower_weight() const {
-  Tensor eye = Tensor::zeros({low_squeezed, low_squeezed, 1, 1}, pwc2_->weight.dtype());
-  for (int64_t i = 0; i < low_squeezed; ++i) eye.slice_view(0, i, i + 1).slice_view(1, i, i + 1).fill_(1.0);
+  Tensor eye = Tensor::zeros({low_squeezed, low_squeezed, 1, 1}, pwc2_->weight.dtype(), pwc2_->weight.device());
+  eye.as_strided({low_squeezed}, {low_squeezed + 1}, eye.offset()).fill_(1.0);  // the diagonal, in one fill
   return cat({pwc2_->weight, eye}, 0);  // (c_out, low_squeezed, 1, 1); no gradient for the identity
 }
 Tensor CRU::forward_unfused(const Tensor& x) { return run(x, false); }

@@ -88,7 +88,7 @@ Tensor SRU::forward_unfused(const Tensor& x) {
   Tensor R = sigmoid(mul(G, reshape(w, {1, c_, 1, 1})));  // (N, C, H, W)
   // 4. gate
   Tensor info = gt(R, o_.threshold);  // uint8 mask: R > t
-  Tensor one = Tensor::scalar(1.0, x.dtype()), zero = Tensor::scalar(0.0, x.dtype());
+  Tensor one = Tensor::full({}, 1.0, x.dtype(), x.device()), zero = Tensor::full({}, 0.0, x.dtype(), x.device());
   Tensor W1, W2;
   switch (o_.gate) {
     case SRUGate::Soft:  // W1 = where(R > t, 1, R), W2 = where(R > t, 0, R)

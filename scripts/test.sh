@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # scripts/test.sh: installs missing packages, builds and runs the whole test suite.
-#   scripts/test.sh            Release build + tests, then Debug + ASan/UBSan build + tests, then
-#                              every fuzz target for 60 s (scripts/fuzz.sh; clang + libFuzzer)
+#   scripts/test.sh            Release build + tests; where nvcc is present, the CUDA build
+#                              (-DSCCONV_CUDA=ON) and its tests (the CPU suite; the gpu-labelled
+#                              parity suite reports itself skipped without a GPU); then Debug +
+#                              ASan/UBSan build + tests, then every fuzz target for 60 s
+#                              (scripts/fuzz.sh; clang + libFuzzer)
 #   scripts/test.sh --quick    Release build + tests only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +24,13 @@ run_suite() {  # <build dir> <cmake args...>
 
 mkdir -p build
 run_suite build/release -DCMAKE_BUILD_TYPE=Release
+if [[ "${1:-}" != "--quick" ]]; then
+  if command -v nvcc > /dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+    run_suite build/cuda -DCMAKE_BUILD_TYPE=Release -DSCCONV_CUDA=ON
+  else
+    echo "== no nvcc here: the CUDA build (-DSCCONV_CUDA=ON) is not checked"
+  fi
+fi
 if [[ "${1:-}" != "--quick" ]]; then
   ASAN_OPTIONS=detect_leaks=1 run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DSCCONV_SANITIZE=ON
   scripts/fuzz.sh 60

@@ -22,16 +22,16 @@ struct OpCase {
 };
 
 // Deterministic labels for the loss cases (the PyTorch script uses the same formula).
-inline Tensor case_labels(int64_t n, int64_t classes) {
+inline Tensor case_labels(int64_t n, int64_t classes, Device device = Device::CPU) {
   std::vector<int64_t> v(n);
   for (int64_t i = 0; i < n; ++i) v[i] = (i * 7 + 3) % classes;
-  return Tensor::from_vector(v, {n});
+  return Tensor::from_vector(v, {n}).to(device);
 }
 // Fixed running statistics for batch norm cases: mean 0.1 c - 0.2, var 0.5 + 0.25 c.
-inline Tensor case_running(int64_t c, bool var, DType dt) {
+inline Tensor case_running(int64_t c, bool var, DType dt, Device device = Device::CPU) {
   std::vector<double> v(c);
   for (int64_t i = 0; i < c; ++i) v[i] = var ? 0.5 + 0.25 * i : 0.1 * i - 0.2;
-  return Tensor::from_vector(v, {c}).to(dt);
+  return Tensor::from_vector(v, {c}).to(dt).to(device);
 }
 
 // The fused SRU's parameters for a case.
@@ -112,27 +112,29 @@ inline const std::vector<OpCase>& op_cases() {
       // normalisation (gamma, beta random)
       {"batch_norm_train", {{2, 3, 4, 5}, {3}, {3}},
        [](const V& x) {
-         Tensor rm = case_running(3, false, x[0].dtype()), rv = case_running(3, true, x[0].dtype());
+         Tensor rm = case_running(3, false, x[0].dtype(), x[0].device());
+         Tensor rv = case_running(3, true, x[0].dtype(), x[0].device());
          return batch_norm(x[0], x[1], x[2], rm, rv, true, 0.1, 1e-5);
        }},
       {"batch_norm_eval", {{2, 3, 4, 5}, {3}, {3}},
        [](const V& x) {
-         return batch_norm(x[0], x[1], x[2], case_running(3, false, x[0].dtype()),
-                           case_running(3, true, x[0].dtype()), false, 0.1, 1e-5);
+         return batch_norm(x[0], x[1], x[2], case_running(3, false, x[0].dtype(), x[0].device()),
+                           case_running(3, true, x[0].dtype(), x[0].device()), false, 0.1, 1e-5);
        }},
       {"batch_norm_2d_input", {{5, 3}, {3}, {3}},
        [](const V& x) { return batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), true); }},
       {"batch_norm_relu_train", {{2, 3, 4, 5}, {3}, {3}},
        [](const V& x) {
-         Tensor rm = case_running(3, false, x[0].dtype()), rv = case_running(3, true, x[0].dtype());
+         Tensor rm = case_running(3, false, x[0].dtype(), x[0].device());
+         Tensor rv = case_running(3, true, x[0].dtype(), x[0].device());
          return batch_norm_relu(x[0], x[1], x[2], rm, rv, true);
        }},
       {"batch_norm_add_relu_train", {{2, 3, 4, 5}, {3}, {3}, {2, 3, 4, 5}},
        [](const V& x) { return batch_norm_relu(x[0], x[1], x[2], Tensor(), Tensor(), true, x[3]); }},
       {"batch_norm_add_relu_eval", {{2, 3, 4, 5}, {3}, {3}, {2, 3, 4, 5}},
        [](const V& x) {
-         return batch_norm_relu(x[0], x[1], x[2], case_running(3, false, x[0].dtype()),
-                                case_running(3, true, x[0].dtype()), false, x[3]);
+         return batch_norm_relu(x[0], x[1], x[2], case_running(3, false, x[0].dtype(), x[0].device()),
+                                case_running(3, true, x[0].dtype(), x[0].device()), false, x[3]);
        }},
       {"group_norm_g2", {{2, 4, 3, 3}, {4}, {4}},
        [](const V& x) { return group_norm(x[0], 2, x[1], x[2]); }},
@@ -195,9 +197,9 @@ inline const std::vector<OpCase>& op_cases() {
       {"softmax_rows", {{3, 5}}, [](const V& x) { return softmax(x[0], 1); }},
       {"softmax_mid", {{2, 4, 3}}, [](const V& x) { return softmax(x[0], 1); }},
       {"log_softmax", {{3, 5}}, [](const V& x) { return log_softmax(x[0], -1); }},
-      {"cross_entropy", {{5, 4}}, [](const V& x) { return cross_entropy(x[0], case_labels(5, 4)); }},
+      {"cross_entropy", {{5, 4}}, [](const V& x) { return cross_entropy(x[0], case_labels(5, 4, x[0].device())); }},
       {"cross_entropy_smooth", {{6, 3}},
-       [](const V& x) { return cross_entropy(x[0], case_labels(6, 3), 0.1); }},
+       [](const V& x) { return cross_entropy(x[0], case_labels(6, 3, x[0].device()), 0.1); }},
       // dropout with a fixed generator: the same mask on every call
       {"dropout", {{4, 6}},
        [](const V& x) {

@@ -1,0 +1,114 @@
+// core/cuda/cuda_backend.h: the CUDA backend (built with -DSCCONV_CUDA=ON), and the hooks that
+// core/dispatch.cpp, the single dispatch point, calls. Every op of core/backend.h is here:
+//   runtime.cpp      device memory (a caching allocator), pinned host blocks, copies, the stream
+//   elementwise.cu   copy/fill/axpy/scale, unary, binary, compare, where    (ref: reference/elementwise.cpp)
+//   reduce.cu        sum over dims, first_nonfinite, argmax_rows             (ref: reference/reduce.cpp)
+//   blas.cpp         matmul and conv1x1_split on cuBLAS                      (ref: reference/linalg.cpp)
+//   conv.cpp         conv2d forward, backward-data, backward-weights on cuDNN (ref: reference/linalg.cpp)
+//   norm.cu          batch norm (with the ReLU / residual epilogue), group norm (ref: reference/norm.cpp)
+//   sru.cu           the fused SRU                                           (ref: reference/sru.cpp)
+//   cru.cu           the fused CRU fuse, and the fuse with the lower 1x1 conv (ref: reference/cru.cpp)
+//   pool.cu          max and average pooling                                 (ref: reference/pool.cpp)
+//   softmax.cu       softmax, cross-entropy, the dropout mask                (ref: reference/softmax.cpp)
+//   sgd.cu           the SGD update of every parameter in one launch          (ref: reference/sgd.cpp)
+// Kernels take tensors of any strides (broadcast = stride 0) and write outputs in the layout of
+// their main input, so NCHW and channels-last models run unchanged. Scalar formulas come from
+// core/math/ (SCCONV_HD), the same headers the CPU loops include.
+#pragma once
+#include <string>
+
+#include "core/backend.h"
+#include "core/device.h"
+
+namespace scconv {
+
+class CudaBackend final : public Backend {
+ public:
+  const char* name() const override { return "cuda"; }
+
+  void copy(Tensor& dst, const Tensor& src) override;
+  void fill(Tensor& dst, double value) override;
+  void axpy(Tensor& y, const Tensor& x, double alpha) override;
+  void scale(Tensor& y, double alpha) override;
+
+  Tensor unary(UnaryOp op, const Tensor& x, double p0, double p1) override;
+  Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& grad_y,
+                        double p0, double p1) override;
+  Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) override;
+  Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) override;
+  Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) override;
+
+  Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
+  int64_t first_nonfinite(const std::vector<Tensor>& ts) override;
+  Tensor argmax_rows(const Tensor& x) override;
+
+  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
+  Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias,
+                const Conv2dParams& p) override;
+  Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
+                              const Conv2dParams& p) override;
+  std::pair<Tensor, Tensor> conv2d_backward_weights(const Tensor& grad_y, const Tensor& x,
+                                                    const Shape& w_shape, bool want_bias,
+                                                    const Conv2dParams& p) override;
+
+  Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                          Tensor& mean, Tensor& invstd, const NormEpilogue& ep) override;
+  Tensor batch_norm_apply(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                          const Tensor& mean, const Tensor& invstd, const NormEpilogue& ep) override;
+  BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& mean, const Tensor& invstd, bool training,
+                                     const Tensor& y, bool want_residual) override;
+  Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
+                    double eps, GroupNormKind kind, Tensor& mean, Tensor& rstd) override;
+  GroupNormGrads group_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                     int64_t groups, double eps, GroupNormKind kind,
+                                     const Tensor& mean, const Tensor& rstd) override;
+
+  Tensor sru_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& w,
+                     const SRUParams& p, Tensor& mean, Tensor& rstd) override;
+  SRUGrads sru_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                        const Tensor& beta, const Tensor& w, const SRUParams& p,
+                        const Tensor& mean, const Tensor& rstd) override;
+
+  Tensor cru_fuse(const Tensor& y1, const std::vector<Tensor>& y2_parts, math::CRUFuse kind,
+                  Tensor& b) override;
+  CRUFuseGrads cru_fuse_backward(const Tensor& grad_y, const Tensor& y1,
+                                 const std::vector<Tensor>& y2_parts, math::CRUFuse kind,
+                                 const Tensor& b) override;
+  Tensor cru_fuse_lower(const Tensor& y1, const Tensor& low, const Tensor& w, math::CRUFuse kind,
+                        Tensor& b) override;
+  CRUFuseLowerGrads cru_fuse_lower_backward(const Tensor& grad_y, const Tensor& y1,
+                                            const Tensor& low, const Tensor& w, math::CRUFuse kind,
+                                            const Tensor& b) override;
+
+  std::vector<Tensor> conv1x1_split(const Tensor& x, const std::vector<Tensor>& w) override;
+  Conv1x1SplitGrads conv1x1_split_backward(const std::vector<Tensor>& grad_y, const Tensor& x,
+                                           const std::vector<Tensor>& w) override;
+
+  Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, Tensor& indices) override;
+  Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
+                             const Shape& x_shape) override;
+  Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) override;
+  Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape,
+                             const Pool2dParams& p) override;
+
+  Tensor softmax(const Tensor& x, int64_t dim, bool log) override;
+  Tensor softmax_backward(const Tensor& y, const Tensor& grad_y, int64_t dim, bool log) override;
+  Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing,
+                       Tensor& probs) override;
+  Tensor cross_entropy_backward(const Tensor& probs, const Tensor& labels, double smoothing,
+                                const Tensor& grad_loss) override;
+  Tensor dropout_mask(const Shape& shape, DType dtype, double p, uint64_t seed,
+                      uint64_t offset) override;
+
+  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) override;
+};
+
+// ---- hooks for core/dispatch.cpp ----
+// GPUs visible to this process; 0 with the reason in *why (no driver, no device ...).
+int cuda_device_count(std::string* why);
+DeviceRuntime& cuda_runtime();
+void cuda_select_device(int index);  // Error naming the index and the count when out of range
+Backend& cuda_backend();
+
+}  // namespace scconv
