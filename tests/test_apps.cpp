@@ -188,6 +188,8 @@ TEST_CASE("command errors name the option, file or key") {
   CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--batch", "0"}), Contains("option --batch: 0 is outside [1, 65536]"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--seconds", "soon"}), Contains("option --seconds: 'soon' is not a finite number"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--conv-algorithm", "fast"}), Contains("conv_algorithm: unknown algorithm 'fast'"), Error);
+  CHECK_THROWS_WITH_AS(capture(apps::cmd_bench, {"--model", "resnet20", "--cudnn-search", "fast"}),
+                       Contains("option --cudnn-search: unknown value 'fast' (known: heuristic, measure)"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_summary, {"--model", "resnet20", "--bogus"}), Contains("unknown option '--bogus'"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_summary, {"--model", "nope"}), Contains("--model: no preset 'nope'"), Error);
   CHECK_THROWS_WITH_AS(capture(apps::cmd_summary, {}), Contains("give exactly one of --model or --model-config"), Error);

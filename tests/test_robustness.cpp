@@ -482,3 +482,20 @@ TEST_CASE("every op case with a zero-size input: a result or an Error, on both b
   MESSAGE(ran << " ran, " << refused << " refused with an Error");
   CHECK(ran > 0);
 }
+
+TEST_CASE("cudnn_search and deterministic: checked, kept in the run's config, CPU runs unaffected") {
+  nlohmann::json j = base("cudnn");
+  j["cudnn_search"] = "fastest";
+  CHECK_THROWS_WITH_AS(parse_train_config(j), Contains("cudnn_search: unknown value 'fastest' (known: heuristic, measure)"),
+                       Error);
+  j["cudnn_search"] = "measure";
+  j["deterministic"] = "yes";
+  CHECK_THROWS_WITH_AS(parse_train_config(j), Contains("deterministic"), Error);
+  j["deterministic"] = true;
+  const apps::TrainConfig c = parse_train_config(j);
+  CHECK(c.cudnn_search == "measure");
+  CHECK(c.deterministic);
+  CHECK(c.to_json()["cudnn_search"] == "measure");
+  CHECK(c.to_json()["deterministic"] == true);
+  CHECK(parse_train_config(base("cudnn2")).cudnn_search == "heuristic");
+}
