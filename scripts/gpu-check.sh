@@ -31,13 +31,26 @@ if [[ -d $bundle/debs ]]; then
   export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
-cudnn_root=""
+# cuDNN (and cuBLAS) from the toolkit, else from pip's nvidia-* packages (PyTorch's): the folder
+# above the one holding the header
+pip_root() {  # <header> -> the package folder with include/ and lib/, or nothing
+  python3 - "$1" 2> /dev/null <<'PY'
+import glob, os, site, sys
+for d in site.getsitepackages() + [site.getusersitepackages()]:
+    hits = sorted(glob.glob(os.path.join(d, "nvidia", "**", sys.argv[1]), recursive=True))
+    if hits:
+        print(os.path.dirname(os.path.dirname(hits[0])))
+        break
+PY
+}
+cudnn_root="" cublas_root=""
 if ! ls /usr/local/cuda/include/cudnn.h > /dev/null 2>&1; then
-  cudnn_root=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null || true)
+  cudnn_root=$(pip_root cudnn.h)
   [[ -n $cudnn_root ]] && export LD_LIBRARY_PATH=$cudnn_root/lib:$LD_LIBRARY_PATH
-  # pip's cuBLAS too, when the toolkit has none
-  cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__))' 2>/dev/null || true)
-  [[ -n $cublas ]] && export LD_LIBRARY_PATH=$cublas/lib:$LD_LIBRARY_PATH
+fi
+if ! ls /usr/local/cuda/lib64/libcublas.so > /dev/null 2>&1; then
+  cublas_root=$(pip_root cublas_v2.h)
+  [[ -n $cublas_root ]] && export LD_LIBRARY_PATH=$cublas_root/lib:$LD_LIBRARY_PATH
 fi
 
 {
@@ -46,7 +59,7 @@ fi
   echo '```'
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1 | head -3
   "$nvcc" --version 2>&1 | tail -1
-  echo "cuDNN: ${cudnn_root:-CUDA toolkit}; host: $(nproc) cores"
+  echo "cuDNN: ${cudnn_root:-CUDA toolkit}; cuBLAS: ${cublas_root:-CUDA toolkit}; host: $(nproc) cores"
   echo '```'
 } > "$report"
 
@@ -54,7 +67,8 @@ fi
 step "configure + build"
 gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
 if ! cmake -S . -B build/gpu "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSCCONV_CUDA=ON -DSCCONV_CUDA_ARCHS=90 \
-     -DCMAKE_CUDA_COMPILER="$nvcc" ${cudnn_root:+-DSCCONV_CUDNN_ROOT=$cudnn_root} >> "$log" 2>&1 ||
+     -DCMAKE_CUDA_COMPILER="$nvcc" ${cudnn_root:+-DSCCONV_CUDNN_ROOT=$cudnn_root} \
+     ${cublas_root:+-DSCCONV_CUBLAS_ROOT=$cublas_root} >> "$log" 2>&1 ||
    ! cmake --build build/gpu -j "$jobs" >> "$log" 2>&1; then
   say ""; say "**Build failed** ($((SECONDS - start)) s); the end of the log:"; say '```'
   tail -40 "$log" | tee -a "$report"; say '```'
