@@ -3,7 +3,8 @@
 // supported in cuDNN 9; the graph API would add fusion, not precision).
 //   Layout: the activation's (channels-last runs NHWC, otherwise NCHW); the filter is given to
 //     cuDNN in the same format, the weight gradient comes back in the reference's (O, C/g, KH, KW)
-//     row-major layout.
+//     row-major layout. Where cuDNN offers no usable channels-last algorithm, the pass runs in
+//     NCHW and its result is converted back.
 //   Precision: FMA math (true float32, never TF32), so results match the CPU to float32 rounding.
 //   Algorithms: chosen once per shape and cached: cuDNN's heuristics by default, a timed search
 //     with CudnnOptions::measure; CudnnOptions::deterministic keeps only deterministic ones.
@@ -93,17 +94,16 @@ struct Choice {
 std::mutex g_cache_mu;
 std::unordered_map<std::string, Choice> g_cache;
 
-// The first usable candidate of a cuDNN ranking (best first).
+// The first usable candidate of a cuDNN ranking (best first); algo -1 when there is none.
 template <class Perf>
-Choice pick(const Perf* perf, int n, bool deterministic, const char* pass, const std::string& key) {
+Choice pick(const Perf* perf, int n, bool deterministic) {
   for (int i = 0; i < n; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
     if (deterministic && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
     if (perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
     return {int(perf[i].algo), perf[i].memory};
   }
-  SCCONV_FAIL("cuDNN has no " << (deterministic ? "deterministic " : "") << "float algorithm for the convolution "
-                              << pass << " of " << key << " (during " << cuda::current_op() << ")");
+  return {-1, 0};
 }
 
 template <class F>
@@ -130,8 +130,8 @@ Choice choose(const char* pass, const Problem& pr, Rank rank, Workspace workspac
     Perf perf[Count];
     int n = 0;
     rank(o.measure, perf, &n);
-    Choice c = pick(perf, n, o.deterministic, pass, pr.key);
-    workspace(c.algo, &c.workspace);
+    Choice c = pick(perf, n, o.deterministic);
+    if (c.algo >= 0) workspace(c.algo, &c.workspace);
     return c;
   });
 }
@@ -201,88 +201,122 @@ MemoryFormat layout_of(const Tensor& t) {
                                                                                  : MemoryFormat::Contiguous;
 }
 
+// A convolution call's status: true when it ran; false when cuDNN refused a channels-last problem
+// as not supported (in_layout then tries NCHW); any other failure is an Error.
+bool ran(cudnnStatus_t st, const char* what, MemoryFormat mf) {
+  if (st == CUDNN_STATUS_NOT_SUPPORTED && mf == MemoryFormat::ChannelsLast) return false;
+  check_dnn(st, what);
+  return true;
+}
+
+// Runs f(layout) in the activation's layout; where cuDNN offers no usable algorithm there (f
+// returns an undefined tensor: FMA math or determinism can rule out every channels-last one), in
+// NCHW, converting the result back when `back` is set.
+template <class F>
+Tensor in_layout(MemoryFormat mf, bool back, const char* pass, F f) {
+  Tensor r = f(mf);
+  if (!r.defined() && mf == MemoryFormat::ChannelsLast) {
+    r = f(MemoryFormat::Contiguous);
+    if (r.defined() && back) r = r.contiguous(MemoryFormat::ChannelsLast);
+  }
+  SCCONV_CHECK(r.defined(), "cuDNN has no " << (cudnn_options().deterministic ? "deterministic " : "")
+                                            << "float32/float64 algorithm (without TF32) for the convolution " << pass
+                                            << " (during " << cuda::current_op() << "), in NHWC or NCHW");
+  return r;
+}
+
+void add_bias(Tensor& y, const Tensor& bias, MemoryFormat mf) {
+  const Tensor b = bias.contiguous();
+  cudnnTensorDescriptor_t bd = nullptr, yd = nullptr;
+  check_dnn(cudnnCreateTensorDescriptor(&bd), "cudnnCreateTensorDescriptor");
+  check_dnn(cudnnCreateTensorDescriptor(&yd), "cudnnCreateTensorDescriptor");
+  cudnnStatus_t st = cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, dnn_type(b.dtype()), 1, int(y.size(1)), 1, 1);
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = cudnnSetTensor4dDescriptor(yd, mf == MemoryFormat::ChannelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+                                    dnn_type(y.dtype()), int(y.size(0)), int(y.size(1)), int(y.size(2)),
+                                    int(y.size(3)));
+  const Scalars s;
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = cudnnAddTensor(handle(), s.one(y.dtype()), bd, b.raw_device_data(), s.one(y.dtype()), yd, y.raw_device_data());
+  cudnnDestroyTensorDescriptor(bd);
+  cudnnDestroyTensorDescriptor(yd);
+  check_dnn(st, "cudnnAddTensor (bias)");
+}
+
 }  // namespace
 
 Tensor CudaBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Conv2dParams& p) {
   cuda::OpScope scope("conv2d");
-  const MemoryFormat mf = layout_of(x_in);
-  const Tensor x = x_in.contiguous(mf), w = w_in.contiguous(mf);
-  const ConvDims d = conv_dims(x.shape(), w.shape(), p);
-  Tensor y = Tensor::empty({d.N, d.O, d.OH, d.OW}, x.dtype(), Device::CUDA, mf);
-  if (y.numel() == 0) return y;
-  if (d.C == 0 || d.KH == 0 || d.KW == 0) {
-    y.zero_();
-  } else {
+  const ConvDims d = conv_dims(x_in.shape(), w_in.shape(), p);
+  const MemoryFormat out_mf = layout_of(x_in);
+  Tensor y = in_layout(out_mf, true, "forward", [&](MemoryFormat mf) {
+    const Tensor x = x_in.contiguous(mf), w = w_in.contiguous(mf);
+    Tensor out = Tensor::empty({d.N, d.O, d.OH, d.OW}, x.dtype(), Device::CUDA, mf);
+    if (out.numel() == 0) return out;
+    if (d.C == 0 || d.KH == 0 || d.KW == 0) return out.zero_();
     const Problem pr(x.shape(), w.shape(), p, x.dtype(), mf);
     const Choice c = forward_choice(pr);
+    if (c.algo < 0) return Tensor();
     Tensor ws = cuda::scratch(int64_t(c.workspace));
     const Scalars s;
-    check_dnn(cudnnConvolutionForward(handle(), s.one(x.dtype()), pr.x, x.raw_device_data(), pr.w, w.raw_device_data(),
+    if (!ran(cudnnConvolutionForward(handle(), s.one(x.dtype()), pr.x, x.raw_device_data(), pr.w, w.raw_device_data(),
                                       pr.conv, cudnnConvolutionFwdAlgo_t(c.algo), ws.raw_device_data(), c.workspace,
-                                      s.zero(x.dtype()), pr.y, y.raw_device_data()),
-              "cudnnConvolutionForward");
-  }
-  if (bias.defined()) {
-    const Tensor b = bias.contiguous();
-    cudnnTensorDescriptor_t bd = nullptr;
-    check_dnn(cudnnCreateTensorDescriptor(&bd), "cudnnCreateTensorDescriptor");
-    check_dnn(cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, dnn_type(b.dtype()), 1, int(d.O), 1, 1), "bias descriptor");
-    cudnnTensorDescriptor_t yd = nullptr;
-    check_dnn(cudnnCreateTensorDescriptor(&yd), "cudnnCreateTensorDescriptor");
-    check_dnn(cudnnSetTensor4dDescriptor(yd, mf == MemoryFormat::ChannelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
-                                         dnn_type(y.dtype()), int(d.N), int(d.O), int(d.OH), int(d.OW)),
-              "output descriptor");
-    const Scalars s;
-    const cudnnStatus_t st = cudnnAddTensor(handle(), s.one(y.dtype()), bd, b.raw_device_data(), s.one(y.dtype()), yd,
-                                            y.raw_device_data());
-    cudnnDestroyTensorDescriptor(bd);
-    cudnnDestroyTensorDescriptor(yd);
-    check_dnn(st, "cudnnAddTensor (bias)");
-  }
+                                      s.zero(x.dtype()), pr.y, out.raw_device_data()),
+             "cudnnConvolutionForward", mf))
+      return Tensor();
+    return out;
+  });
+  if (bias.defined() && y.numel() > 0) add_bias(y, bias, layout_of(y));
   return y;
 }
 
 Tensor CudaBackend::conv2d_backward_data(const Tensor& grad_y_in, const Tensor& w_in, const Shape& x_shape,
                                          const Conv2dParams& p) {
   cuda::OpScope scope("conv2d_backward_data");
-  const MemoryFormat mf = layout_of(grad_y_in);
-  const Tensor gy = grad_y_in.contiguous(mf), w = w_in.contiguous(mf);
-  Tensor gx = Tensor::empty(x_shape, gy.dtype(), Device::CUDA, mf);
-  if (gx.numel() == 0) return gx;
-  if (gy.numel() == 0 || w.numel() == 0) return gx.zero_();
-  const Problem pr(x_shape, w.shape(), p, gy.dtype(), mf);
-  const Choice c = backward_data_choice(pr);
-  Tensor ws = cuda::scratch(int64_t(c.workspace));
-  const Scalars s;
-  check_dnn(cudnnConvolutionBackwardData(handle(), s.one(gy.dtype()), pr.w, w.raw_device_data(), pr.y,
-                                         gy.raw_device_data(), pr.conv, cudnnConvolutionBwdDataAlgo_t(c.algo),
-                                         ws.raw_device_data(), c.workspace, s.zero(gy.dtype()), pr.x,
-                                         gx.raw_device_data()),
-            "cudnnConvolutionBackwardData");
-  return gx;
+  return in_layout(layout_of(grad_y_in), true, "backward-data", [&](MemoryFormat mf) {
+    const Tensor gy = grad_y_in.contiguous(mf), w = w_in.contiguous(mf);
+    Tensor gx = Tensor::empty(x_shape, gy.dtype(), Device::CUDA, mf);
+    if (gx.numel() == 0) return gx;
+    if (gy.numel() == 0 || w.numel() == 0) return gx.zero_();
+    const Problem pr(x_shape, w.shape(), p, gy.dtype(), mf);
+    const Choice c = backward_data_choice(pr);
+    if (c.algo < 0) return Tensor();
+    Tensor ws = cuda::scratch(int64_t(c.workspace));
+    const Scalars s;
+    if (!ran(cudnnConvolutionBackwardData(handle(), s.one(gy.dtype()), pr.w, w.raw_device_data(), pr.y,
+                                           gy.raw_device_data(), pr.conv, cudnnConvolutionBwdDataAlgo_t(c.algo),
+                                           ws.raw_device_data(), c.workspace, s.zero(gy.dtype()), pr.x,
+                                           gx.raw_device_data()),
+             "cudnnConvolutionBackwardData", mf))
+      return Tensor();
+    return gx;
+  });
 }
 
 std::pair<Tensor, Tensor> CudaBackend::conv2d_backward_weights(const Tensor& grad_y_in, const Tensor& x_in,
                                                                const Shape& w_shape, bool want_bias,
                                                                const Conv2dParams& p) {
   cuda::OpScope scope("conv2d_backward_weights");
-  const MemoryFormat mf = layout_of(x_in);
-  const Tensor x = x_in.contiguous(mf), gy = grad_y_in.contiguous(mf);
-  Tensor gw = Tensor::empty(w_shape, x.dtype(), Device::CUDA, mf);
-  if (gy.numel() == 0 || x.numel() == 0) {
-    gw.zero_();
-  } else if (gw.numel() > 0) {
+  // the weight gradient comes back in the reference's (O, C/g, KH, KW) row-major layout
+  Tensor gw = in_layout(layout_of(x_in), false, "backward-weights", [&](MemoryFormat mf) {
+    const Tensor x = x_in.contiguous(mf), gy = grad_y_in.contiguous(mf);
+    Tensor out = Tensor::empty(w_shape, x.dtype(), Device::CUDA, mf);
+    if (out.numel() == 0) return out;
+    if (gy.numel() == 0 || x.numel() == 0) return out.zero_();
     const Problem pr(x.shape(), w_shape, p, x.dtype(), mf);
     const Choice c = backward_filter_choice(pr);
+    if (c.algo < 0) return Tensor();
     Tensor ws = cuda::scratch(int64_t(c.workspace));
     const Scalars s;
-    check_dnn(cudnnConvolutionBackwardFilter(handle(), s.one(x.dtype()), pr.x, x.raw_device_data(), pr.y,
+    if (!ran(cudnnConvolutionBackwardFilter(handle(), s.one(x.dtype()), pr.x, x.raw_device_data(), pr.y,
                                              gy.raw_device_data(), pr.conv, cudnnConvolutionBwdFilterAlgo_t(c.algo),
                                              ws.raw_device_data(), c.workspace, s.zero(x.dtype()), pr.w,
-                                             gw.raw_device_data()),
-              "cudnnConvolutionBackwardFilter");
-  }
-  Tensor gb = want_bias ? sum(gy, {0, 2, 3}, false) : Tensor();
+                                             out.raw_device_data()),
+             "cudnnConvolutionBackwardFilter", mf))
+      return Tensor();
+    return out;
+  });
+  Tensor gb = want_bias ? sum(grad_y_in, {0, 2, 3}, false) : Tensor();
   return {gw.contiguous(), gb};
 }
 
