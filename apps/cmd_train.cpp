@@ -8,7 +8,6 @@
 
 #include "apps/args.h"
 #include "apps/trainer.h"
-#include "core/device.h"
 #include "core/config.h"
 #include "core/parallel.h"
 
@@ -54,7 +53,6 @@ int cmd_train(const Args& args) {
   if (p.has("--device")) j["device"] = p.get("--device");
   if (p.has("--seed")) j["seed"] = p.get_int("--seed", 0, INT64_MIN, INT64_MAX);
   TrainConfig cfg = parse_train_config(j, source);
-  select_device(parse_device(cfg.device));  // before any file is touched: a missing GPU says so first
   return train(cfg, p.has("--resume"), p.has("--allow-foreign-files"));
 }
 

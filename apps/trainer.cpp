@@ -77,6 +77,13 @@ std::vector<std::pair<std::string, Tensor>> named_grads(const Module& model) {
 
 // ---- one run -----------------------------------------------------------------------------------
 
+// The device a run computes on, made current (select_device's Error when it is not usable).
+DeviceSpec selected_device(const std::string& name) {
+  const DeviceSpec d = parse_device(name);
+  select_device(d);
+  return d;
+}
+
 class Run {
  public:
   Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files);
@@ -93,6 +100,9 @@ class Run {
   void poison(const std::string& name);
 
   const TrainConfig& cfg_;
+  // Selected first, before the output folder is touched: a missing GPU says so before anything
+  // else (an Error saying whether the build or the machine lacks it).
+  DeviceSpec device_;
   RunDir dir_;
   nlohmann::json cfg_json_;
   Datasets data_;
@@ -101,7 +111,6 @@ class Run {
   TrainState st_;
   std::unique_ptr<Loader> loader_;
   int64_t steps_ = 0, skipped_in_a_row_ = 0;
-  DeviceSpec device_;
   // Loss and correct-prediction sums of the steps since the last progress line, kept on the
   // device (float64 0-d) so that a step never waits for the device; flush_pending reads them.
   Tensor pending_loss_, pending_correct_;
@@ -110,7 +119,8 @@ class Run {
 };
 
 Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
-    : cfg_(cfg), dir_(cfg.out, resume, allow_foreign_files), cfg_json_(cfg.to_json()) {
+    : cfg_(cfg), device_(selected_device(cfg.device)), dir_(cfg.out, resume, allow_foreign_files),
+      cfg_json_(cfg.to_json()) {
   set_num_threads(cfg.threads);
   set_conv_algorithm(parse_conv_algorithm(cfg.conv_algorithm));
   set_cudnn_options({cfg.cudnn_search == "measure", cfg.deterministic});
@@ -118,8 +128,6 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
   SCCONV_CHECK(static_cast<int64_t>(data_.train.classes.size()) <= cfg.model.num_classes,
                "model.num_classes " << cfg.model.num_classes << " is smaller than the " << data_.train.classes.size()
                                     << " classes of the data set");
-  device_ = parse_device(cfg.device);
-  select_device(device_);  // (an Error saying why when the build or the machine has no GPU)
   Generator init(static_cast<uint64_t>(cfg.seed));
   model_ = build_model(cfg.model, init);  // initialised on the CPU (same weights on every device)
   model_->to(device_.type);

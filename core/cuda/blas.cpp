@@ -4,8 +4,6 @@
 // true float32 (no TF32), so results match the CPU to float32 rounding.
 #include <cublas_v2.h>
 
-#include <mutex>
-#include <unordered_map>
 
 #include "core/cuda/cuda_backend.h"
 #include "core/cuda/cuda_common.h"
@@ -19,16 +17,14 @@ void check_blas(cublasStatus_t s, const char* what) {
                "cuBLAS error in " << what << " (during " << cuda::current_op() << "): " << cublasGetStatusString(s));
 }
 
+// The current GPU's handle, bound to its stream once, when made.
 cublasHandle_t handle() {
-  static std::mutex mu;
-  static std::unordered_map<int, cublasHandle_t> handles;
-  int dev = 0;
-  cuda::check(cudaGetDevice(&dev), "cudaGetDevice");
-  std::lock_guard<std::mutex> lock(mu);
-  cublasHandle_t& h = handles[dev];
-  if (!h) check_blas(cublasCreate(&h), "cublasCreate");
-  check_blas(cublasSetStream(h, cuda::stream()), "cublasSetStream");
-  return h;
+  return cuda::per_device<cublasHandle_t>([] {
+    cublasHandle_t h = nullptr;
+    check_blas(cublasCreate(&h), "cublasCreate");
+    check_blas(cublasSetStream(h, cuda::stream()), "cublasSetStream");
+    return h;
+  });
 }
 
 // C (M, N) = op(A) (M, K) op(B) (K, N), all row-major with leading dims lda, ldb, ldc; `batch`

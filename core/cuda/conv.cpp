@@ -27,16 +27,14 @@ void check_dnn(cudnnStatus_t s, const char* what) {
                "cuDNN error in " << what << " (during " << cuda::current_op() << "): " << cudnnGetErrorString(s));
 }
 
+// The current GPU's handle, bound to its stream once, when made.
 cudnnHandle_t handle() {
-  static std::mutex mu;
-  static std::unordered_map<int, cudnnHandle_t> handles;
-  int dev = 0;
-  cuda::check(cudaGetDevice(&dev), "cudaGetDevice");
-  std::lock_guard<std::mutex> lock(mu);
-  cudnnHandle_t& h = handles[dev];
-  if (!h) check_dnn(cudnnCreate(&h), "cudnnCreate");
-  check_dnn(cudnnSetStream(h, cuda::stream()), "cudnnSetStream");
-  return h;
+  return cuda::per_device<cudnnHandle_t>([] {
+    cudnnHandle_t h = nullptr;
+    check_dnn(cudnnCreate(&h), "cudnnCreate");
+    check_dnn(cudnnSetStream(h, cuda::stream()), "cudnnSetStream");
+    return h;
+  });
 }
 
 cudnnDataType_t dnn_type(DType dt) {

@@ -10,6 +10,12 @@ namespace scconv::cuda {
 
 Tensor scratch(int64_t bytes) { return Tensor::empty({std::max<int64_t>(bytes, 1)}, DType::U8, Device::CUDA); }
 
+Tensor upload(const void* host, size_t bytes, const char* what) {
+  Tensor t = scratch(int64_t(bytes));
+  check(cudaMemcpyAsync(t.raw_device_data(), host, bytes, cudaMemcpyHostToDevice, stream()), what);
+  return t;
+}
+
 template <int K>
 StridedArgs<K> strided_args(const Shape& shape, const std::array<const Tensor*, K>& ts) {
   const int nd = static_cast<int>(shape.size());

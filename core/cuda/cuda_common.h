@@ -10,6 +10,8 @@
 
 #include <array>
 #include <cstdint>
+#include <mutex>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "core/math/host_device.h"
@@ -40,8 +42,28 @@ class OpScope {
 // reuse is ordered by it).
 cudaStream_t stream();
 
+// One object per GPU (a stream, a cuBLAS or cuDNN handle), made by create() on the current
+// device's first use. Each call site keeps its own table (the lambda's type is its own).
+template <class H, class Create>
+H per_device(Create create) {
+  static std::mutex mu;
+  static std::unordered_map<int, H> table;
+  int dev = 0;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = table.find(dev);
+  if (it == table.end()) it = table.emplace(dev, create()).first;
+  return it->second;
+}
+
 // Scratch device memory for the duration of an op (freed back to the cache, stream-ordered).
 Tensor scratch(int64_t bytes);
+// Scratch holding a copy of `bytes` host bytes (the pointer tables of multi-tensor launches),
+// queued on the stream.
+Tensor upload(const void* host, size_t bytes, const char* what);
+
+// Dense in one of the two layouts (a kernel may index it as one flat array).
+inline bool is_dense(const Tensor& t) { return t.is_contiguous() || t.is_contiguous(MemoryFormat::ChannelsLast); }
 
 // ---- launch shapes ---------------------------------------------------------------------------
 constexpr int kThreads = 256;

@@ -162,7 +162,7 @@ void CudaBackend::copy(Tensor& dst, const Tensor& src) {
   if (dst.numel() == 0) return;
   // the same dtype and the same dense layout: one device-to-device memcpy
   if (src.dtype() == dst.dtype() && src.shape() == dst.shape() && src.strides() == dst.strides() &&
-      (dst.is_contiguous() || dst.is_contiguous(MemoryFormat::ChannelsLast))) {
+      cuda::is_dense(dst)) {
     cuda::check(cudaMemcpyAsync(dst.raw_device_data(), src.raw_device_data(),
                                 size_t(dst.numel()) * dtype_size(dst.dtype()), cudaMemcpyDeviceToDevice,
                                 cuda::stream()),

@@ -67,8 +67,6 @@ __global__ void argmax_kernel(int64_t N, int64_t K, int64_t s0, int64_t s1, cons
   }
 }
 
-bool dense(const Tensor& t) { return t.is_contiguous() || t.is_contiguous(MemoryFormat::ChannelsLast); }
-
 }  // namespace
 
 Tensor CudaBackend::sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
@@ -117,24 +115,20 @@ int64_t CudaBackend::first_nonfinite(const std::vector<Tensor>& ts) {
   int64_t longest = 0;
   for (size_t k = 0; k < ts.size(); ++k) {
     if (!is_floating(ts[k].dtype()) || ts[k].numel() == 0) continue;
-    Tensor t = dense(ts[k]) ? ts[k] : ts[k].contiguous();
+    Tensor t = cuda::is_dense(ts[k]) ? ts[k] : ts[k].contiguous();
     keep.push_back(t);
     segs.push_back({t.raw_device_data(), t.numel(), static_cast<int32_t>(k), t.dtype() == DType::F64});
     longest = std::max(longest, t.numel());
   }
   if (segs.empty()) return -1;
   SCCONV_CHECK(segs.size() <= 65535, "first_nonfinite: at most 65535 tensors per call, got " << segs.size());
-  const int64_t table_bytes = int64_t(segs.size() * sizeof(FiniteSegment));
-  Tensor table = cuda::scratch(table_bytes + int64_t(sizeof(int)));
-  char* base = static_cast<char*>(table.raw_device_data());
-  int* first = reinterpret_cast<int*>(base + table_bytes);
   const int none = INT32_MAX;
-  cuda::check(cudaMemcpyAsync(base, segs.data(), size_t(table_bytes), cudaMemcpyHostToDevice, cuda::stream()),
-              "cudaMemcpyAsync (finiteness table)");
-  cuda::check(cudaMemcpyAsync(first, &none, sizeof(int), cudaMemcpyHostToDevice, cuda::stream()),
-              "cudaMemcpyAsync (finiteness flag)");
+  const Tensor table = cuda::upload(segs.data(), segs.size() * sizeof(FiniteSegment), "cudaMemcpyAsync (finiteness table)");
+  const Tensor flag = cuda::upload(&none, sizeof(int), "cudaMemcpyAsync (finiteness flag)");
+  int* first = static_cast<int*>(flag.raw_device_data());
   const dim3 grid(std::min<unsigned>(cuda::blocks_for(longest), 1024), static_cast<unsigned>(segs.size()));
-  nonfinite_kernel<<<grid, cuda::kThreads, 0, cuda::stream()>>>(reinterpret_cast<const FiniteSegment*>(base), first);
+  nonfinite_kernel<<<grid, cuda::kThreads, 0, cuda::stream()>>>(
+      static_cast<const FiniteSegment*>(table.raw_device_data()), first);
   cuda::check_launch("nonfinite_kernel");
   int result = none;
   cuda::check(cudaMemcpyAsync(&result, first, sizeof(int), cudaMemcpyDeviceToHost, cuda::stream()),

@@ -37,23 +37,13 @@ void check(cudaError_t e, const char* what) {
                                << cudaGetErrorString(e));
 }
 
-namespace {
-struct DeviceState {
-  cudaStream_t stream = nullptr;
-};
-DeviceState& state() {
-  static std::mutex mu;
-  static std::unordered_map<int, DeviceState> states;
-  int dev = 0;
-  check(cudaGetDevice(&dev), "cudaGetDevice");
-  std::lock_guard<std::mutex> lock(mu);
-  DeviceState& s = states[dev];
-  if (!s.stream) check(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  return s;
+cudaStream_t stream() {
+  return per_device<cudaStream_t>([] {
+    cudaStream_t s = nullptr;
+    check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
+    return s;
+  });
 }
-}  // namespace
-
-cudaStream_t stream() { return state().stream; }
 
 }  // namespace cuda
 

@@ -32,8 +32,6 @@ __global__ void sgd_kernel(const SGDSegment<T>* segs, SGDHyper h) {
                    s.weight_decay, h.nesterov);
 }
 
-bool dense(const Tensor& t) { return t.is_contiguous() || t.is_contiguous(MemoryFormat::ChannelsLast); }
-
 template <class T>
 void sgd_launch(const std::vector<const SGDParamUpdate*>& ps, const SGDHyper& h, Backend& be) {
   std::vector<SGDSegment<T>> segs;
@@ -41,7 +39,7 @@ void sgd_launch(const std::vector<const SGDParamUpdate*>& ps, const SGDHyper& h,
   int64_t longest = 0;
   for (const SGDParamUpdate* u : ps) {
     const Tensor& p = u->param;
-    SCCONV_CHECK(dense(p), "sgd_update: parameter " << p.str() << " is not dense");
+    SCCONV_CHECK(cuda::is_dense(p), "sgd_update: parameter " << p.str() << " is not dense");
     Tensor g = u->grad;
     if (g.strides() != p.strides()) {
       g = Tensor::empty(p.shape(), p.dtype(), Device::CUDA, p.suggest_memory_format());
@@ -57,10 +55,7 @@ void sgd_launch(const std::vector<const SGDParamUpdate*>& ps, const SGDHyper& h,
   }
   for (size_t at = 0; at < segs.size(); at += 65535) {  // gridDim.y's limit
     const size_t count = std::min<size_t>(65535, segs.size() - at);
-    Tensor table = cuda::scratch(int64_t(count * sizeof(SGDSegment<T>)));
-    cuda::check(cudaMemcpyAsync(table.raw_device_data(), segs.data() + at, count * sizeof(SGDSegment<T>),
-                                cudaMemcpyHostToDevice, cuda::stream()),
-                "cudaMemcpyAsync (sgd table)");
+    const Tensor table = cuda::upload(segs.data() + at, count * sizeof(SGDSegment<T>), "cudaMemcpyAsync (sgd table)");
     const dim3 grid(std::min<unsigned>(cuda::blocks_for(longest), 512), unsigned(count));
     sgd_kernel<T><<<grid, cuda::kThreads, 0, cuda::stream()>>>(
         static_cast<const SGDSegment<T>*>(table.raw_device_data()), h);
