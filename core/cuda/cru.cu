@@ -158,18 +158,13 @@ CRUFuseGrads fuse_backward(const Tensor& gy, const Tensor& y1, const std::vector
   return out;
 }
 
-math::CRUFuse softmax_kind(math::CRUFuse kind) {
-  // SplitConv fuses with branch_softmax weights (core/math/cru.h)
-  return kind == math::CRUFuse::ChannelSoftmax ? kind : math::CRUFuse::BranchSoftmax;
-}
-
 }  // namespace
 
 Tensor CudaBackend::cru_fuse(const Tensor& y1_in, const std::vector<Tensor>& y2_parts, math::CRUFuse kind, Tensor& b) {
   cuda::OpScope scope("cru_fuse");
   const Tensor y1 = cuda::ncs_ready(y1_in);
   Tensor y;
-  SCCONV_CUDA_FLOAT(y1.dtype(), "cru_fuse", y = fuse_forward<scalar_t>(y1, y2_parts, softmax_kind(kind), b));
+  SCCONV_CUDA_FLOAT(y1.dtype(), "cru_fuse", y = fuse_forward<scalar_t>(y1, y2_parts, kind, b));
   return y;
 }
 
@@ -179,7 +174,7 @@ CRUFuseGrads CudaBackend::cru_fuse_backward(const Tensor& grad_y, const Tensor& 
   const Tensor y1 = cuda::ncs_ready(y1_in), gy = cuda::ncs_ready(grad_y);
   CRUFuseGrads g;
   SCCONV_CUDA_FLOAT(y1.dtype(), "cru_fuse_backward",
-                    g = fuse_backward<scalar_t>(gy, y1, y2_parts, softmax_kind(kind), b));
+                    g = fuse_backward<scalar_t>(gy, y1, y2_parts, kind, b));
   return g;
 }
 

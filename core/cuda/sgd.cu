@@ -1,7 +1,7 @@
 // core/cuda/sgd.cu: the SGD update of every parameter in one launch (multi-tensor: block row y
 // is parameter y). Reference: core/reference/sgd.cpp; formula: core/math/sgd.h, the same
-// function the CPU loop calls. Parameters, gradients and buffers are dense; a gradient in
-// another layout than its parameter is copied into the parameter's layout first.
+// function the CPU loop calls. Parameters, gradients and buffers are dense and alike in layout
+// (core/backend.h's contract; optim/sgd.cpp passes contiguous gradients of contiguous parameters).
 #include <algorithm>
 #include <vector>
 
@@ -33,22 +33,17 @@ __global__ void sgd_kernel(const SGDSegment<T>* segs, SGDHyper h) {
 }
 
 template <class T>
-void sgd_launch(const std::vector<const SGDParamUpdate*>& ps, const SGDHyper& h, Backend& be) {
+void sgd_launch(const std::vector<const SGDParamUpdate*>& ps, const SGDHyper& h) {
   std::vector<SGDSegment<T>> segs;
-  std::vector<Tensor> keep;  // gradients copied into their parameter's layout
   int64_t longest = 0;
   for (const SGDParamUpdate* u : ps) {
     const Tensor& p = u->param;
     SCCONV_CHECK(cuda::is_dense(p), "sgd_update: parameter " << p.str() << " is not dense");
-    Tensor g = u->grad;
-    if (g.strides() != p.strides()) {
-      g = Tensor::empty(p.shape(), p.dtype(), Device::CUDA, p.suggest_memory_format());
-      be.copy(g, u->grad);
-      keep.push_back(g);
-    }
+    SCCONV_CHECK(u->grad.strides() == p.strides(),
+                 "sgd_update: the gradient " << u->grad.str() << " of " << p.str() << " has another layout than its parameter");
     SCCONV_CHECK(!u->buffer.defined() || u->buffer.strides() == p.strides(),
                  "sgd_update: the momentum buffer of " << p.str() << " has another layout than its parameter");
-    segs.push_back({const_cast<Tensor&>(p).device_data<T>(), g.device_data<T>(),
+    segs.push_back({const_cast<Tensor&>(p).device_data<T>(), u->grad.device_data<T>(),
                     u->buffer.defined() ? const_cast<Tensor&>(u->buffer).device_data<T>() : nullptr, p.numel(),
                     u->weight_decay, u->first});
     longest = std::max(longest, p.numel());
@@ -76,8 +71,8 @@ void CudaBackend::sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyp
     else if (u.param.dtype() == DType::F64) f64.push_back(&u);
     else SCCONV_FAIL("sgd_update: expected float32 or float64 parameters, got " << u.param.str());
   }
-  if (!f32.empty()) sgd_launch<float>(f32, h, *this);
-  if (!f64.empty()) sgd_launch<double>(f64, h, *this);
+  if (!f32.empty()) sgd_launch<float>(f32, h);
+  if (!f64.empty()) sgd_launch<double>(f64, h);
 }
 
 }  // namespace scconv
