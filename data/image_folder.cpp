@@ -1,15 +1,18 @@
 // data/image_folder.cpp: a folder per class of PNG/JPEG/BMP images. We read each file ourselves
 // (regular files only, at most kMaxImageFileBytes) and stb_image decodes the bytes, after its
-// header says the image is at most kMaxImageSide pixels on each side. (stb_image's implementation
-// is compiled in data/stb_image.cpp.)
+// header says the image is at most kMaxImageSide pixels on each side, and with a ceiling on what
+// it may allocate for that size (data/stb_cap.h). (stb_image's implementation is compiled in
+// data/stb_image.cpp.)
 #include <stb_image.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "core/config.h"
 #include "core/file_io.h"
 #include "data/dataset.h"
+#include "data/stb_cap.h"
 
 namespace scconv {
 
@@ -75,6 +78,43 @@ std::string check_jpeg_huffman_tables(const std::string& b) {
   }
   return "";
 }
+
+// stb_image 2.27 grows its buffer for a PNG's compressed data (IDAT) to fit the length a chunk
+// claims before it reads the chunk, doubling up to 2 GiB for a 58-byte file (found by
+// tests/fuzz/fuzz_image.cpp). Walks the chunks (length, type, data, CRC) up to IEND and checks
+// that each chunk's data lies inside the file. "" when fine (and for anything not a PNG).
+std::string check_png_chunks(const std::string& b) {
+  static const char kSignature[] = "\x89PNG\r\n\x1a\n";
+  if (b.compare(0, 8, kSignature, 8) != 0) return "";
+  const auto be32 = [&](size_t i) {
+    uint32_t v = 0;
+    for (size_t k = 0; k < 4; ++k) v = (v << 8) | static_cast<unsigned char>(b[i + k]);
+    return v;
+  };
+  for (size_t i = 8; i + 8 <= b.size();) {
+    const uint64_t len = be32(i);
+    std::string type;  // four letters in a real file; anything in a broken one, shown as \xNN
+    for (size_t k = i + 4; k < i + 8; ++k) {
+      const unsigned char c = static_cast<unsigned char>(b[k]);
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02X", c);
+      type += (c >= 0x20 && c < 0x7F) ? std::string(1, char(c)) : std::string(hex);
+    }
+    if (len > b.size() - (i + 8))
+      return "a chunk '" + type + "' of " + std::to_string(len) + " bytes at byte " +
+             std::to_string(i) + " that runs past the end of the file (" + std::to_string(b.size()) + " bytes)";
+    if (type == "IEND") return "";
+    i += 12 + len;  // (the CRC of the last chunk may be missing: the decoder does not check it)
+  }
+  return "";
+}
+
+// The most stb_image may allocate at once for an image of w x h pixels from a file of `bytes`:
+// twice the largest buffer a well-formed file needs (16-bit RGBA, 8 bytes a pixel; JPEG blocks
+// padded up to 32 pixels), the compressed data twice over, and 1 MiB for its fixed tables.
+size_t stb_allocation_ceiling(int w, int h, size_t bytes) {
+  return 16 * (size_t(w) + 64) * (size_t(h) + 64) + 4 * bytes + (size_t(1) << 20);
+}
 }  // namespace
 
 std::string decode_image(const std::string& bytes, const ImageFolderOptions& o, uint8_t* planar) {
@@ -84,6 +124,7 @@ std::string decode_image(const std::string& bytes, const ImageFolderOptions& o, 
   int w = 0, h = 0, ch = 0;
   if (!bytes.empty() && data[0] == 0xFF)  // (stb_image takes any input that starts so for a JPEG)
     if (std::string bad = check_jpeg_huffman_tables(bytes); !bad.empty()) return "unreadable image (JPEG with " + bad + ")";
+  if (std::string bad = check_png_chunks(bytes); !bad.empty()) return "unreadable image (PNG with " + bad + ")";
   if (!stbi_info_from_memory(data, len, &w, &h, &ch)) return std::string("unreadable image (") + stbi_failure_reason() + ")";
   if (w < 1 || h < 1 || w > kMaxImageSide || h > kMaxImageSide)  // (stb_image 2.27 accepts a BMP 0 pixels high)
     return "image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels (each side must be 1 to " +
@@ -92,7 +133,16 @@ std::string decode_image(const std::string& bytes, const ImageFolderOptions& o, 
     return "size " + std::to_string(w) + "x" + std::to_string(h) + ", expected " + std::to_string(o.width) + "x" +
            std::to_string(o.height) + " (or enable resizing)";
   const int info_w = w, info_h = h;
-  unsigned char* img = stbi_load_from_memory(data, len, &w, &h, &ch, 3);
+  unsigned char* img = nullptr;
+  size_t refused = 0;
+  {
+    StbAllocationCap cap(stb_allocation_ceiling(w, h, bytes.size()));
+    img = stbi_load_from_memory(data, len, &w, &h, &ch, 3);
+    refused = cap.largest_refused();
+  }
+  if (!img && refused)
+    return "unreadable image (decoding it asked for " + std::to_string(refused) + " bytes at once, more than an image of " +
+           std::to_string(info_w) + "x" + std::to_string(info_h) + " pixels can need: a corrupt file)";
   if (!img) return std::string("unreadable image (") + stbi_failure_reason() + ")";
   if (w != info_w || h != info_h) {  // (the header read twice disagreeing: a malformed file)
     stbi_image_free(img);

@@ -11,9 +11,39 @@
 // decoder asserts when a corrupt JPEG's entropy data names a code its table does not assign
 // (tests/fuzz found it); the symbol index is range-checked before that assert, so the read stays
 // in bounds and the result is wrong pixels of a broken file, as in Release.
+// Every allocation goes through StbAllocationCap's per-thread ceiling (data/stb_cap.h).
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+
 #include "data/dataset.h"
+#include "data/stb_cap.h"
+
+namespace {
+thread_local size_t stb_cap_bytes = SIZE_MAX;
+thread_local size_t stb_cap_refused = 0;
+bool stb_cap_allows(size_t n) {
+  if (n <= stb_cap_bytes) return true;
+  stb_cap_refused = std::max(stb_cap_refused, n);
+  return false;
+}
+void* stb_malloc(size_t n) { return stb_cap_allows(n) ? std::malloc(n) : nullptr; }
+void* stb_realloc(void* p, size_t n) { return stb_cap_allows(n) ? std::realloc(p, n) : nullptr; }
+}  // namespace
+
+namespace scconv {
+StbAllocationCap::StbAllocationCap(size_t bytes) {
+  stb_cap_bytes = bytes;
+  stb_cap_refused = 0;
+}
+StbAllocationCap::~StbAllocationCap() { stb_cap_bytes = SIZE_MAX; }
+size_t StbAllocationCap::largest_refused() const { return stb_cap_refused; }
+}  // namespace scconv
 
 #define STBI_ASSERT(x) ((void)0)
+#define STBI_MALLOC(n) stb_malloc(n)
+#define STBI_REALLOC(p, n) stb_realloc(p, n)
+#define STBI_FREE(p) std::free(p)
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG

@@ -45,6 +45,53 @@ fs::path cifar10_dir(const std::string& name, int per_file = 4) {
   write(d / "test_batch.bin", cifar_records(per_file, 1, 0));
   return d;
 }
+// ---- PNG files written byte by byte, for what stb_image_write cannot make (16 bits a channel,
+// a compressed stream that inflates past the pixels)
+std::string be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
+std::string png_chunk(const std::string& type, const std::string& data) {
+  return be32(uint32_t(data.size())) + type + data + be32(0);  // (stb_image does not check the CRC)
+}
+// A PNG of w x h pixels (bit depth, colour type as in its IHDR) whose IDAT holds `zlib`.
+std::string png_file(uint32_t w, uint32_t h, int depth, int color, const std::string& zlib) {
+  const std::string ihdr = be32(w) + be32(h) + std::string{char(depth), char(color), 0, 0, 0};
+  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", zlib) + png_chunk("IEND", "");
+}
+// raw in a zlib stream of stored (uncompressed) deflate blocks.
+std::string zlib_stored(const std::string& raw) {
+  std::string z = "\x78\x01";
+  for (size_t at = 0;;) {
+    const size_t n = std::min<size_t>(65535, raw.size() - at);
+    const bool last = at + n == raw.size();
+    z += std::string{char(last), char(n & 255), char(n >> 8), char(~n & 255), char((~n >> 8) & 255)} + raw.substr(at, n);
+    at += n;
+    if (last) break;
+  }
+  uint32_t a = 1, b = 0;  // Adler-32
+  for (unsigned char c : raw) a = (a + c) % 65521, b = (b + a) % 65521;
+  return z + be32((b << 16) | a);
+}
+// A zlib stream that inflates to 1 + 258 * copies zero bytes (one fixed-Huffman block: a literal
+// 0, then copies of "length 258, distance 1"), about 13 bits a copy: a "zip bomb".
+std::string zlib_bomb(size_t copies) {
+  std::string z = "\x78\x01";
+  uint32_t acc = 0;
+  int bits = 0;
+  auto put = [&](uint32_t v, int n) {  // n bits of v, least significant first
+    for (int i = 0; i < n; ++i, v >>= 1) {
+      acc |= (v & 1) << bits;
+      if (++bits == 8) z.push_back(char(acc)), acc = 0, bits = 0;
+    }
+  };
+  auto code = [&](uint32_t c, int n) {  // a Huffman code: most significant bit first
+    for (int i = n - 1; i >= 0; --i) put((c >> i) & 1, 1);
+  };
+  put(1, 1), put(1, 2);  // last block, fixed Huffman codes
+  code(0x30, 8);         // literal 0
+  for (size_t i = 0; i < copies; ++i) code(0xC5, 8), code(0, 5);  // length code 285 (258), distance 1
+  code(0, 7);                                                      // end of block
+  put(0, 7);
+  return z;
+}
 }  // namespace
 
 TEST_CASE("CIFAR-10 and CIFAR-100 binary files load") {
@@ -161,6 +208,33 @@ TEST_CASE("image decoding: what stb_image 2.27 does not check is checked first (
   }
   CHECK(decode_image(finding("regression_bmp_zero_height"), o, planar.data()) ==
         "image of 1797x0 pixels (each side must be 1 to 8192)");
+  // a second IDAT chunk claiming 1 GiB in a 58-byte file: stb_image would grow its buffer to 2 GiB
+  CHECK(decode_image(finding("regression_png_idat_past_end"), o, planar.data()) ==
+        "unreadable image (PNG with a chunk 'IDAT' of 1073741824 bytes at byte 46 that runs past the end of the file "
+        "(58 bytes))");
+  {  // a chunk type that is not letters is shown escaped
+    std::string png = png_file(8, 8, 8, 2, zlib_stored(std::string(8 * 25, 0)));
+    png.replace(33, 8, be32(1000) + std::string("\x01\xFF" "AT", 4));
+    CHECK(decode_image(png, o, planar.data()).find("a chunk '\\x01\\xFFAT' of 1000 bytes at byte 33") != std::string::npos);
+  }
+  // an 8x8 PNG whose compressed data inflates to 16 MiB: stb_image would keep doubling its output
+  // buffer; the ceiling for 8x8 pixels stops it
+  const std::string bomb = png_file(8, 8, 8, 2, zlib_bomb(65536));
+  CHECK(decode_image(bomb, o, planar.data()).find("more than an image of 8x8 pixels can need: a corrupt file") !=
+        std::string::npos);
+  {  // and the largest pixels a well-formed file has, 16-bit RGBA, are within that ceiling
+    const uint32_t w = 300, h = 200;
+    std::string raw;
+    for (uint32_t y = 0; y < h; ++y) {
+      raw.push_back(0);  // filter: none
+      for (uint32_t x = 0; x < w; ++x)
+        for (int c = 0; c < 4; ++c) raw += std::string{char(c == 0 ? 200 : 10), char(c == 3 ? 255 : 0)};
+    }
+    std::vector<uint8_t> px(3 * h * w);
+    REQUIRE(decode_image(png_file(w, h, 16, 6, zlib_stored(raw)), {int64_t(h), int64_t(w), false, true}, px.data()) == "");
+    CHECK(int(px[0]) == 200);
+    CHECK(int(px[h * w]) == 10);
+  }
   // and a good JPEG still decodes
   std::vector<unsigned char> rgb(20 * 12 * 3, 90);
   std::string jpg;
