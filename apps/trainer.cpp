@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "apps/run_dir.h"
+#include "apps/step_guard.h"
 #include "core/backend.h"
 #include "core/device.h"
 #include "core/file_io.h"
@@ -51,30 +52,6 @@ std::string hms(double s) {
   return buf;
 }
 
-// Names what went non-finite in a step whose loss is not finite: a parameter, a gradient, or
-// (re-running the batch with checks) the first layer output.
-std::string diagnose(Module& model, const Tensor& x) {
-  for (auto& [n, p] : model.named_parameters()) {
-    if (!all_finite(p)) return "parameter '" + n + "' is not finite";
-    if (p.grad().defined() && !all_finite(p.grad())) return "the gradient of '" + n + "' is not finite";
-  }
-  try {
-    autograd::NoGradGuard ng;
-    FiniteCheckGuard check;
-    model(x);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "the loss is not finite although every layer output is";
-}
-
-std::vector<std::pair<std::string, Tensor>> named_grads(const Module& model) {
-  std::vector<std::pair<std::string, Tensor>> g;
-  for (auto& [n, p] : model.named_parameters())
-    if (p.grad().defined()) g.emplace_back(n, p.grad());
-  return g;
-}
-
 // ---- one run -----------------------------------------------------------------------------------
 
 // The device a run computes on, made current (select_device's Error when it is not usable).
@@ -92,6 +69,8 @@ class Run {
  private:
   enum class Step { Done, Skipped };
   Step step(const Tensor& x, const Tensor& y, EpochSums& sums, int64_t epoch, double lr);
+  Step skip_checked(const Tensor& loss, const Tensor& x, const std::map<std::string, Tensor>& buffers_before,
+                    int64_t epoch, double lr);
   std::string where(int64_t epoch) const;
   void print_progress(int64_t epoch, EpochSums& sums, double lr, Clock::time_point& last_print);
   void flush_pending(EpochSums& sums);
@@ -110,6 +89,7 @@ class Run {
   std::unique_ptr<SGD> sgd_;
   TrainState st_;
   std::unique_ptr<Loader> loader_;
+  std::unique_ptr<StepGuard> guard_;  // the "stop" mode's guard (null in "skip" mode)
   int64_t steps_ = 0, skipped_in_a_row_ = 0;
   // Loss and correct-prediction sums of the steps since the last progress line, kept on the
   // device (float64 0-d) so that a step never waits for the device; flush_pending reads them.
@@ -134,6 +114,9 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
   sgd_ = std::make_unique<SGD>(model_->named_parameters(), cfg.optim);
   pending_loss_ = Tensor::zeros({}, DType::F64, device_.type);
   pending_correct_ = Tensor::zeros({}, DType::F64, device_.type);
+  if (cfg.nonfinite == NonfiniteAction::Stop)
+    guard_ = std::make_unique<StepGuard>(*model_, device_.type,
+                                         "Stopped; the last good checkpoint in '" + cfg.out + "/checkpoint' is kept");
   loader_ = std::make_unique<Loader>(data_.train, cfg.batch_size, true, cfg.augment, static_cast<uint64_t>(cfg.seed));
   loader_->pin_memory(device_.type != Device::CPU);
   steps_ = loader_->batches_per_epoch();
@@ -159,13 +142,15 @@ std::string Run::where(int64_t epoch) const {
          std::to_string(st_.global_step + 1) + ")";
 }
 
-// Forward, backward, update, and the guard: after the update, one batched check of every
-// parameter and buffer (NaN or Inf that the loss need not show: a ReLU maps NaN to NaN, but
-// batch norm's running statistics never reach the loss in training mode). With
-// nonfinite.action "skip", a non-finite loss or gradient skips the update instead (as loss
-// scalers do), restoring the buffers the forward pass changed.
-// The loss is checked with the gradients, in one batched pass (a GPU waits once for it).
+// Forward, backward, update, and the guard: before the update, one batched check of the loss
+// and every gradient; after it, one of every parameter and buffer (NaN or Inf that the loss need
+// not show: a ReLU maps NaN to NaN, but batch norm's running statistics never reach the loss in
+// training mode). With nonfinite.action "stop" (the default) the checks stay on the device
+// (apps/step_guard.h: the step never waits, and the verdicts are read with the progress line).
+// With "skip", a non-finite loss or gradient skips the update instead (as loss scalers do),
+// restoring the buffers the forward pass changed: decided here, so the step waits for it.
 Run::Step Run::step(const Tensor& x_host, const Tensor& y_host, EpochSums& sums, int64_t epoch, double lr) {
+  DeviceSideChecks device_side;  // (layers check on the device; the guard catches what they flag)
   const bool skip_mode = cfg_.nonfinite == NonfiniteAction::Skip;
   const Tensor x = x_host.to(device_.type), y = y_host.to(device_.type);  // (asynchronous from pinned memory)
   std::map<std::string, Tensor> buffers_before;
@@ -176,37 +161,12 @@ Run::Step Run::step(const Tensor& x_host, const Tensor& y_host, EpochSums& sums,
   sgd_->zero_grad();
   autograd::backward(loss);
   if (inject_nonfinite().step == st_.global_step + 1) poison(inject_nonfinite().tensor);
-  std::vector<std::pair<std::string, Tensor>> checked{{"(loss)", loss.detach()}};  // (no parameter name has '(')
-  for (auto& named : named_grads(*model_)) checked.push_back(named);
-  const std::string g = first_nonfinite(checked);
-  std::string bad;
-  if (g == "(loss)") {
-    bad = "the loss is " + std::to_string(loss.to(Device::CPU).item());
-    sgd_->zero_grad();  // (gradients of a non-finite loss: an effect, not the cause)
-    if (!skip_mode) bad += ": " + diagnose(*model_, x);
-  } else if (!g.empty()) {
-    bad = "the gradient of '" + g + "' is not finite";
-  }
-  if (!bad.empty() && skip_mode) {
-    for (auto& [n, b] : model_->named_buffers()) b.copy_(buffers_before.at(n));
-    sgd_->zero_grad();
-    ++skipped_in_a_row_;
-    std::fprintf(stderr, "\n%s: %s; step skipped (%lld in a row)\n", where(epoch).c_str(), bad.c_str(),
-                 (long long)skipped_in_a_row_);
-    SCCONV_CHECK(skipped_in_a_row_ <= cfg_.max_consecutive_skips,
-                 where(epoch) << ": " << skipped_in_a_row_ << " steps in a row skipped (nonfinite.max_consecutive_skips "
-                              << cfg_.max_consecutive_skips << "). Stopped; the last good checkpoint in '" << cfg_.out
-                              << "/checkpoint' is kept");
+  if (!skip_mode) {
+    sgd_->step(lr, guard_->before_update(loss, named_grads(*model_)));
+    guard_->after_update(where(epoch), x_host, lr);
+  } else if (skip_checked(loss, x, buffers_before, epoch, lr) == Step::Skipped) {
     return Step::Skipped;
   }
-  SCCONV_CHECK(bad.empty(), where(epoch) << ": " << bad << ". Stopped; the last good checkpoint in '" << cfg_.out
-                                         << "/checkpoint' is kept");
-  sgd_->step(lr);
-  const std::string after = first_nonfinite(model_->named_tensors());
-  SCCONV_CHECK(after.empty(), where(epoch) << ": '" << after << "' holds NaN or Inf after the update (lr " << lr
-                                           << "; loss " << loss.to(Device::CPU).item() << " and gradients were finite). "
-                                           << "Stopped; the last good checkpoint in '" << cfg_.out << "/checkpoint' is kept");
-  skipped_in_a_row_ = 0;
   Backend& be = backend_for(logits);
   Tensor hits = be.compare(CompareOp::Eq, be.argmax_rows(logits), y).to(DType::F64);  // (N)
   pending_correct_.add_(be.sum(hits, {0}, false));
@@ -215,7 +175,40 @@ Run::Step Run::step(const Tensor& x_host, const Tensor& y_host, EpochSums& sums,
   return Step::Done;
 }
 
+// The skip mode's checks, read at once: a bad loss or gradient skips the update (buffers
+// restored), up to nonfinite.max_consecutive_skips steps in a row.
+Run::Step Run::skip_checked(const Tensor& loss, const Tensor& x, const std::map<std::string, Tensor>& buffers_before,
+                            int64_t epoch, double lr) {
+  std::vector<std::pair<std::string, Tensor>> checked{{"(loss)", loss.detach()}};  // (no parameter name has '(')
+  for (auto& named : named_grads(*model_)) checked.push_back(named);
+  const std::string g = first_nonfinite(checked);
+  std::string bad;
+  if (g == "(loss)") bad = "the loss is " + std::to_string(loss.to(Device::CPU).item());
+  else if (!g.empty()) bad = "the gradient of '" + g + "' is not finite";
+  if (!bad.empty()) {
+    for (auto& [n, b] : model_->named_buffers()) b.copy_(buffers_before.at(n));
+    sgd_->zero_grad();
+    ++skipped_in_a_row_;
+    std::fprintf(stderr, "\n%s: %s; step skipped (%lld in a row)\n", where(epoch).c_str(), bad.c_str(),
+                 (long long)skipped_in_a_row_);
+    if (skipped_in_a_row_ > cfg_.max_consecutive_skips && g == "(loss)") bad += ": " + diagnose(*model_, x);
+    SCCONV_CHECK(skipped_in_a_row_ <= cfg_.max_consecutive_skips,
+                 where(epoch) << ": " << skipped_in_a_row_ << " steps in a row skipped (nonfinite.max_consecutive_skips "
+                              << cfg_.max_consecutive_skips << "; the last: " << bad << "). Stopped; the last good checkpoint in '"
+                              << cfg_.out << "/checkpoint' is kept");
+    return Step::Skipped;
+  }
+  sgd_->step(lr);
+  const std::string after = first_nonfinite(model_->named_tensors());
+  SCCONV_CHECK(after.empty(), where(epoch) << ": '" << after << "' holds NaN or Inf after the update (lr " << lr
+                                           << "; loss " << loss.to(Device::CPU).item() << " and gradients were finite). "
+                                           << "Stopped; the last good checkpoint in '" << cfg_.out << "/checkpoint' is kept");
+  skipped_in_a_row_ = 0;
+  return Step::Done;
+}
+
 void Run::flush_pending(EpochSums& sums) {
+  if (guard_) guard_->resolve();  // (first: a bad step throws before its sums are read)
   sums.loss_sum += pending_loss_.to(Device::CPU).item();
   sums.correct += static_cast<int64_t>(std::llround(pending_correct_.to(Device::CPU).item()));
   pending_loss_.zero_();

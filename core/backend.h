@@ -154,8 +154,12 @@ class Backend {
   // ---- reductions ----
   virtual Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) = 0;
   // The index in `ts` of the first tensor holding a NaN or an Inf, or -1 when all are finite
-  // (integer tensors always are). One call checks a whole model: the training loop's guard.
-  virtual int64_t first_nonfinite(const std::vector<Tensor>& ts) = 0;
+  // (integer tensors always are), as an int64 0-d tensor on the tensors' device (the CPU for an
+  // empty list): one launch checks a whole model, and nothing waits for the answer until it is
+  // read. The training loop's guard.
+  virtual Tensor nonfinite_index(const std::vector<Tensor>& ts) = 0;
+  // The same, read at once (on a GPU: waits for it).
+  int64_t first_nonfinite(const std::vector<Tensor>& ts);
   // x (N, K) float -> int64 (N): the index of each row's maximum (the first one on ties).
   virtual Tensor argmax_rows(const Tensor& x) = 0;
 
@@ -247,7 +251,9 @@ class Backend {
                               uint64_t offset) = 0;
 
   // ---- optimizer: every parameter's update in one call (one fused launch on a GPU) ----
-  virtual void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) = 0;
+  // skip: undefined, or a 0-d tensor on the parameters' device; when it holds a nonzero value no
+  // parameter or buffer changes. Read by the kernel itself, so the caller need not wait for it.
+  virtual void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h, const Tensor& skip) = 0;
 };
 
 // The single dispatch point: the backend for tensors on `device` (honouring ReferenceModeGuard).

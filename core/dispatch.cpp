@@ -107,6 +107,10 @@ const char* binary_op_name(BinaryOp op) {
 namespace {
 std::atomic<ConvAlgorithm> g_conv_algorithm{ConvAlgorithm::Auto};
 }
+int64_t Backend::first_nonfinite(const std::vector<Tensor>& ts) {
+  return static_cast<int64_t>(nonfinite_index(ts).to(Device::CPU).item());
+}
+
 void set_conv_algorithm(ConvAlgorithm a) { g_conv_algorithm = a; }
 ConvAlgorithm conv_algorithm() { return g_conv_algorithm; }
 const char* conv_algorithm_name(ConvAlgorithm a) {

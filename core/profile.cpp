@@ -87,17 +87,17 @@ class ProfilingBackend : public Backend {
     Scope p("elementwise");
     return in_.where(m, a, b);
   }
-  int64_t first_nonfinite(const std::vector<Tensor>& ts) override {
+  Tensor nonfinite_index(const std::vector<Tensor>& ts) override {
     Scope p("reduce");
-    return in_.first_nonfinite(ts);
+    return in_.nonfinite_index(ts);
   }
   Tensor argmax_rows(const Tensor& x) override {
     Scope p("reduce");
     return in_.argmax_rows(x);
   }
-  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) override {
+  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h, const Tensor& skip) override {
     Scope p("optimizer");
-    in_.sgd_update(ps, h);
+    in_.sgd_update(ps, h, skip);
   }
   Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override {
     Scope p("reduce");

@@ -26,6 +26,13 @@ FiniteCheckGuard::FiniteCheckGuard() : prev_(t_check_finite) { t_check_finite = 
 FiniteCheckGuard::~FiniteCheckGuard() { t_check_finite = prev_; }
 bool FiniteCheckGuard::active() { return t_check_finite; }
 
+namespace {
+thread_local bool t_device_checks = false;
+}
+DeviceSideChecks::DeviceSideChecks() : prev_(t_device_checks) { t_device_checks = true; }
+DeviceSideChecks::~DeviceSideChecks() { t_device_checks = prev_; }
+bool DeviceSideChecks::active() { return t_device_checks && !FiniteCheckGuard::active(); }
+
 bool all_finite(const Tensor& t) { return backend_for(t).first_nonfinite({t}) < 0; }
 
 std::string first_nonfinite(const std::vector<std::pair<std::string, Tensor>>& named) {

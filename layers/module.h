@@ -88,6 +88,19 @@ class FiniteCheckGuard {
  private:
   bool prev_;
 };
+// While alive (the training loop's step, whose guard checks the loss and every gradient for NaN
+// and Inf on the device), layers skip the host-side checks that would make a GPU wait, and give a
+// NaN where they would have refused: the SRU's gamma sum. The guard's diagnosis runs under
+// FiniteCheckGuard, where those checks run on the host again and name the cause; so active() is
+// false there.
+class DeviceSideChecks {
+ public:
+  DeviceSideChecks();
+  ~DeviceSideChecks();
+  static bool active();
+ private:
+  bool prev_;
+};
 bool all_finite(const Tensor& t);
 // The name of the first tensor holding a NaN or an Inf ("" when all are finite), in one batched
 // check (Backend::first_nonfinite): e.g. named_parameters() and named_buffers() after a step.

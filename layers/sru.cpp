@@ -63,7 +63,18 @@ Tensor SRU::channel_weights() {
   Tensor w;              // (C)
   if (o_.gamma_norm == GammaNorm::Sum) {
     Tensor total = sum(gam);
-    // checked on the host from one copy of gamma (C values; on a GPU, the SRU's one read-back)
+    if (DeviceSideChecks::active()) {  // the same test on the device: NaN weights where it fails
+      Tensor ok;
+      {
+        autograd::NoGradGuard ng;
+        const Tensor g64 = gam.detach().to(DType::F64);
+        const Tensor s = sum(g64), mag = sum(sqrt(mul(g64, g64)));
+        ok = gt(mul(s, s), mul(mul(mag, mag), 1e-12));  // |s| > 1e-6 sum |gamma| (so s != 0)
+      }
+      return where(ok, div(gam, total), Tensor::full({}, std::nan(""), gam.dtype(), gam.device()));
+    }
+    // checked on the host from one copy of gamma (C values; on a GPU a wait, so a training step
+    // checks on the device instead, above)
     double s = 0, mag = 0;
     for (double v : gam.detach().to(DType::F64).to_vector<double>()) s += v, mag += std::fabs(v);
     SCCONV_CHECK(std::fabs(s) > 1e-6 * mag && std::fabs(s) > 0,

@@ -19,7 +19,7 @@ SGD::SGD(std::vector<std::pair<std::string, Tensor>> named_params, const SGDOpti
   }
 }
 
-void SGD::step(double lr) {
+void SGD::step(double lr, const Tensor& skip) {
   profile::Scope timed("optimizer");
   // one batch per device (a model lives on one; the batches keep the order of the parameters)
   std::map<Device, std::vector<SGDParamUpdate>> by_device;
@@ -34,7 +34,7 @@ void SGD::step(double lr) {
     s.param.bump_version();
   }
   for (auto& [device, updates] : by_device)
-    backend_for(device).sgd_update(updates, {lr, o_.momentum, o_.dampening, o_.nesterov});
+    backend_for(device).sgd_update(updates, {lr, o_.momentum, o_.dampening, o_.nesterov}, skip);
 }
 
 void SGD::zero_grad() {

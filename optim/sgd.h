@@ -22,8 +22,12 @@ class SGD {
  public:
   SGD(std::vector<std::pair<std::string, Tensor>> named_params, const SGDOptions& o);
   // One update with learning rate `lr` (the schedule's value); parameters without a gradient
-  // are skipped, as in PyTorch.
-  void step(double lr);
+  // are skipped, as in PyTorch. skip: undefined, or a 0-d tensor on the parameters' device
+  // whose nonzero value cancels the whole update there (the training loop's guard, which so
+  // need not wait for its own verdict). A parameter's first update counts as made even when
+  // skipped, so its momentum buffer then starts from zeros, not from the gradient: the same
+  // with dampening 0 (the default), not otherwise.
+  void step(double lr, const Tensor& skip = Tensor());
   void zero_grad();
   const SGDOptions& options() const { return o_; }
   // "momentum.<name>" -> buffer, for checkpoints.

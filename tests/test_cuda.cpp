@@ -194,6 +194,25 @@ TEST_CASE("host access to device memory is refused, naming the device; copies ar
   CHECK(cl.to(Device::CUDA).is_contiguous(MemoryFormat::ChannelsLast));
   CHECK(backend_for(Device::CUDA).first_nonfinite({t, div(t, Tensor::zeros({}, DType::F32, Device::CUDA))}) == 1);
   CHECK(backend_for(Device::CUDA).first_nonfinite({t, t}) == -1);
+  const Tensor idx = backend_for(Device::CUDA).nonfinite_index({t, t, div(t, Tensor::zeros({}, DType::F32, Device::CUDA))});
+  CHECK(idx.device() == Device::CUDA);
+  CHECK(idx.dtype() == DType::I64);
+  CHECK(idx.to(Device::CPU).item() == 2);
+}
+
+TEST_CASE("sgd_update on cuda: a nonzero skip flag on the device leaves everything as it was") {
+  Generator g(4);
+  const Tensor p0 = g.normal({1000}), grad = g.normal({1000}), buf0 = g.normal({1000});
+  for (double flag : {1.0, 0.0}) {
+    Tensor p = p0.to(Device::CUDA), b = buf0.to(Device::CUDA), pc = p0.clone(), bc = buf0.clone();
+    const SGDHyper h{0.1, 0.9, 0.0, false};
+    backend_for(Device::CUDA).sgd_update({{p, grad.to(Device::CUDA), b, 1e-4, false}}, h,
+                                         Tensor::full({}, flag, DType::F64, Device::CUDA));
+    reference_backend().sgd_update({{pc, grad, bc, 1e-4, false}}, h, Tensor::full({}, flag, DType::F64));
+    CHECK_CLOSE(p.to(Device::CPU), pc, 1e-6, 1e-7, "parameter");
+    CHECK_CLOSE(b.to(Device::CPU), bc, 1e-6, 1e-7, "buffer");
+    CHECK((mismatch(pc, p0, 0, 0).empty()) == (flag != 0));
+  }
 }
 
 int main(int argc, char** argv) {

@@ -73,10 +73,20 @@ TEST_CASE("sgd_update: the CPU kernel matches the reference for every option, ma
         ref.push_back({p.clone(), grad, momentum ? b.clone() : Tensor(), 1e-3 * k, first});
       }
       const SGDHyper h{0.1, momentum, nesterov ? 0.0 : 0.1, nesterov};
-      cpu_backend().sgd_update(fast, h);
-      reference_backend().sgd_update(ref, h);
+      // a nonzero skip flag changes nothing; zero updates
+      std::vector<Tensor> before;
+      for (auto& u : fast) before.push_back(u.param.clone());
+      for (Backend* b : {&cpu_backend(), &reference_backend()})
+        b->sgd_update(b == &cpu_backend() ? fast : ref, h, Tensor::full({}, 1.0, DType::F64));
+      for (int k = 0; k < 3; ++k) {
+        CHECK(mismatch(fast[k].param, before[k], 0, 0).empty());
+        CHECK(mismatch(ref[k].param, before[k], 0, 0).empty());
+      }
+      cpu_backend().sgd_update(fast, h, Tensor::full({}, 0.0, DType::F64));
+      reference_backend().sgd_update(ref, h, Tensor());
       for (int k = 0; k < 3; ++k) {
         CHECK_MESSAGE(mismatch(fast[k].param, ref[k].param, 1e-6, 1e-7).empty(), k);
+        CHECK_MESSAGE(!mismatch(fast[k].param, before[k], 0, 0).empty(), k);
         if (momentum) CHECK_MESSAGE(mismatch(fast[k].buffer, ref[k].buffer, 1e-6, 1e-7).empty(), k);
       }
     }

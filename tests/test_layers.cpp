@@ -250,6 +250,21 @@ TEST_CASE("invalid SCConv combinations fail naming the module and values") {
   gamma.copy_(Tensor::from_vector<float>({1, -1, 2, -2}, {4}));
   CHECK_THROWS_WITH_AS(sru(Tensor::ones({1, 4, 2, 2})),
                        Contains("SRU 'layer1.0.conv1.SRU': sum of the GN gamma is 0"), Error);
+  {  // in a training step the same test runs on the device: NaN channel weights, a NaN output
+    DeviceSideChecks device_side;
+    CHECK(!all_finite(sru(Tensor::ones({1, 4, 2, 2}))));
+    const Tensor x = Generator(3).normal({2, 4, 3, 3});
+    gamma.copy_(Tensor::from_vector<float>({1, 1, 2, -2}, {4}));  // sum 2: both paths give the same
+    const Tensor y_device = sru(x);
+    {
+      FiniteCheckGuard host_side;
+      CHECK_CLOSE(y_device, sru(x), 0, 0, "device-side vs host-side check");
+    }
+    gamma.copy_(Tensor::from_vector<float>({1, -1, 2, -2}, {4}));
+    FiniteCheckGuard diagnosis;  // the guard's diagnosis checks on the host again, naming the cause
+    CHECK_THROWS_WITH_AS(sru(Tensor::ones({1, 4, 2, 2})),
+                         Contains("SRU 'layer1.0.conv1.SRU': sum of the GN gamma is 0"), Error);
+  }
   SRU soft(4, opts({{"sru", {{"groups", 2}, {"gamma_norm", "softmax"}}}}).sru, g);  // the documented way out
   soft.gamma().copy_(Tensor::from_vector<float>({1, -1, 2, -2}, {4}));
   CHECK(soft(Generator(2).normal({1, 4, 2, 2})).shape() == Shape{1, 4, 2, 2});

@@ -18,6 +18,7 @@
 
 #include "apps/commands.h"
 #include "apps/run_dir.h"
+#include "apps/step_guard.h"
 #include "apps/trainer.h"
 #include "core/backend.h"
 #include "core/config.h"
@@ -25,6 +26,7 @@
 #include "core/parallel.h"
 #include "core/safetensors.h"
 #include "models/resnet.h"
+#include "optim/sgd.h"
 #include "op_cases.h"
 #include "synthetic_cifar.h"
 #include "test_util.h"
@@ -336,6 +338,47 @@ TEST_CASE("non-finite guard: a NaN the loss cannot see stops the run naming the 
   CHECK_THROWS_WITH_AS(run(t), Contains("the loss is -nan: non-finite output (NaN or Inf) from Conv2d 'conv1'"), Error);
 }
 
+TEST_CASE("non-finite guard, stop mode: verdicts stay on the device until resolve(); a bad step cancels its update and every later one") {
+  Generator g(0);
+  auto m = build_model(parse_model_config({{"arch", "resnet20"}}), g);
+  SGD opt(m->named_parameters(), SGDOptions{});
+  StepGuard guard(*m, Device::CPU, "Stopped here.");
+  const Tensor x = Generator(1).normal({2, 3, 8, 8}), y = Tensor::from_vector<int64_t>({1, 7}, {2});
+  Tensor w = m->named_parameters().front().second;  // conv1.weight
+  auto train_step = [&](int k, bool poison_grad) {
+    Tensor loss = cross_entropy((*m)(x), y);
+    opt.zero_grad();
+    autograd::backward(loss);
+    if (poison_grad) w.grad().fill_(std::nan(""));
+    opt.step(0.1, guard.before_update(loss, named_grads(*m)));
+    guard.after_update("step " + std::to_string(k), x, 0.1);
+  };
+  train_step(1, false);
+  const Tensor after_1 = w.clone();
+  train_step(2, true);
+  train_step(3, false);  // (a finite step after the bad one: cancelled too)
+  CHECK(testing::mismatch(w, after_1, 0, 0).empty());
+  CHECK_THROWS_WITH_AS(guard.resolve(), "step 2: the gradient of 'conv1.weight' is not finite. Stopped here.", Error);
+  guard.resolve();  // nothing left to read
+  // a non-finite loss: diagnosed from the kept batch, with the model as it was for that step
+  StepGuard fresh(*m, Device::CPU, "Stopped.");
+  Tensor loss = cross_entropy((*m)(x), y);
+  opt.zero_grad();
+  autograd::backward(loss);
+  w.fill_(std::nan(""));
+  const Tensor bad_loss = cross_entropy((*m)(x), y);
+  opt.step(0.1, fresh.before_update(bad_loss, named_grads(*m)));
+  fresh.after_update("step 4", x, 0.1);
+  try {
+    fresh.resolve();
+    FAIL("a NaN loss was not reported");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.rfind("step 4: the loss is ", 0) == 0);
+    CHECK(msg.find("nan: parameter 'conv1.weight' is not finite. Stopped.") != std::string::npos);
+  }
+}
+
 TEST_CASE("non-finite guard, skip mode: the bad step is skipped (buffers restored), counted, and the run goes on") {
   nlohmann::json j = base("skip", 2);
   j["nonfinite"] = {{"action", "skip"}};
@@ -352,7 +395,10 @@ TEST_CASE("non-finite guard, skip mode: the bad step is skipped (buffers restore
   nlohmann::json t = base("skip_all", 1);
   t["nonfinite"] = {{"action", "skip"}, {"max_consecutive_skips", 2}};
   t["data"]["std"] = {1e-300, 1e-300, 1e-300};
-  CHECK_THROWS_WITH_AS(run(t), Contains("3 steps in a row skipped (nonfinite.max_consecutive_skips 2)"), Error);
+  CHECK_THROWS_WITH_AS(run(t),
+                       Contains("3 steps in a row skipped (nonfinite.max_consecutive_skips 2; the last: the loss is -nan: "
+                                "non-finite output (NaN or Inf) from Conv2d 'conv1', shape (64, 16, 32, 32))"),
+                       Error);
 }
 
 TEST_CASE("non-finite weights are refused when loading: resume, eval") {

@@ -36,8 +36,8 @@ class CpuBackend : public ReferenceBackend {
   Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) override;
 
   Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
-  int64_t first_nonfinite(const std::vector<Tensor>& ts) override;
-  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) override;
+  Tensor nonfinite_index(const std::vector<Tensor>& ts) override;
+  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h, const Tensor& skip) override;
 
   Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
   Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias,

@@ -1,6 +1,6 @@
 // core/cpu/reduce.cpp: fast sum over dims. Kept and reduced dims are each coalesced; each
 // output element (in parallel) sums its reduced block with a double accumulator, innermost
-// reduced dim in the inner loop. first_nonfinite tests exponent bits (all ones: NaN or Inf) over
+// reduced dim in the inner loop. nonfinite_index tests exponent bits (all ones: NaN or Inf) over
 // chunks of every tensor in parallel. Reference: core/reference/reduce.cpp.
 #include <atomic>
 #include <cstring>
@@ -115,7 +115,7 @@ bool any_nonfinite(const T* p, int64_t n) {
 }
 }  // namespace
 
-int64_t CpuBackend::first_nonfinite(const std::vector<Tensor>& ts) {
+Tensor CpuBackend::nonfinite_index(const std::vector<Tensor>& ts) {
   struct Chunk {
     size_t tensor;
     int64_t begin, end;
@@ -143,8 +143,8 @@ int64_t CpuBackend::first_nonfinite(const std::vector<Tensor>& ts) {
     }
   });
   for (size_t k = 0; k < ts.size(); ++k)
-    if (bad[k]) return static_cast<int64_t>(k);
-  return -1;
+    if (bad[k]) return Tensor::full({}, double(k), DType::I64);
+  return Tensor::full({}, -1.0, DType::I64);
 }
 
 }  // namespace scconv

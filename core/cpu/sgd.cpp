@@ -6,7 +6,8 @@
 
 namespace scconv {
 
-void CpuBackend::sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) {
+void CpuBackend::sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h, const Tensor& skip) {
+  if (skip.defined() && skip.item() != 0) return;
   for (const SGDParamUpdate& u : ps) {
     SCCONV_DISPATCH_FLOAT(u.param.dtype(), "sgd_update", [&] {
       scalar_t* P = const_cast<Tensor&>(u.param).data<scalar_t>();

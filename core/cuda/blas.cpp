@@ -4,7 +4,6 @@
 // true float32 (no TF32), so results match the CPU to float32 rounding.
 #include <cublas_v2.h>
 
-
 #include "core/cuda/cuda_backend.h"
 #include "core/cuda/cuda_common.h"
 
@@ -27,8 +26,25 @@ cublasHandle_t handle() {
   });
 }
 
-// C (M, N) = op(A) (M, K) op(B) (K, N), all row-major with leading dims lda, ldb, ldc; `batch`
-// products at the given element strides. beta 0 or 1.
+// A 2-D operand as a row-major matrix: itself (ld = row stride), or the transpose of a
+// row-major matrix (flips `trans`), or a contiguous copy.
+struct Operand {
+  Tensor t;
+  int64_t ld;
+  bool trans;
+};
+Operand operand(const Tensor& x, bool trans) {
+  const int64_t rows = x.size(0), cols = x.size(1);
+  if (x.strides()[1] == 1 && x.strides()[0] >= std::max<int64_t>(cols, 1)) return {x, x.strides()[0], trans};
+  if (x.strides()[0] == 1 && x.strides()[1] >= std::max<int64_t>(rows, 1)) return {x, x.strides()[1], !trans};
+  Tensor c = x.contiguous();
+  return {c, std::max<int64_t>(cols, 1), trans};
+}
+
+}  // namespace
+
+// ---- gemm (cuda_common.h) --------------------------------------------------------------------
+namespace cuda {
 void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, int64_t sa,
           const void* B, int64_t ldb, int64_t sb, double beta, void* C, int64_t ldc, int64_t sc, int64_t batch) {
   if (M == 0 || N == 0 || batch == 0) return;
@@ -50,23 +66,9 @@ void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const voi
     SCCONV_FAIL(cuda::current_op() << ": expected float32 or float64 on cuda, got " << dtype_name(dt));
   }
 }
+}  // namespace cuda
 
-// A 2-D operand as a row-major matrix: itself (ld = row stride), or the transpose of a
-// row-major matrix (flips `trans`), or a contiguous copy.
-struct Operand {
-  Tensor t;
-  int64_t ld;
-  bool trans;
-};
-Operand operand(const Tensor& x, bool trans) {
-  const int64_t rows = x.size(0), cols = x.size(1);
-  if (x.strides()[1] == 1 && x.strides()[0] >= std::max<int64_t>(cols, 1)) return {x, x.strides()[0], trans};
-  if (x.strides()[0] == 1 && x.strides()[1] >= std::max<int64_t>(rows, 1)) return {x, x.strides()[1], !trans};
-  Tensor c = x.contiguous();
-  return {c, std::max<int64_t>(cols, 1), trans};
-}
-
-}  // namespace
+using cuda::gemm;
 
 Tensor CudaBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   cuda::OpScope scope("matmul");

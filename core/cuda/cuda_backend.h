@@ -2,7 +2,7 @@
 // core/dispatch.cpp, the single dispatch point, calls. Every op of core/backend.h is here:
 //   runtime.cpp      device memory (a caching allocator), pinned host blocks, copies, the stream
 //   elementwise.cu   copy/fill/axpy/scale, unary, binary, compare, where    (ref: reference/elementwise.cpp)
-//   reduce.cu        sum over dims, first_nonfinite, argmax_rows             (ref: reference/reduce.cpp)
+//   reduce.cu        sum over dims, nonfinite_index, argmax_rows            (ref: reference/reduce.cpp)
 //   blas.cpp         matmul and conv1x1_split on cuBLAS                      (ref: reference/linalg.cpp)
 //   conv.cpp         conv2d forward, backward-data, backward-weights on cuDNN (ref: reference/linalg.cpp)
 //   norm.cu          batch norm (with the ReLU / residual epilogue), group norm (ref: reference/norm.cpp)
@@ -39,7 +39,7 @@ class CudaBackend final : public Backend {
   Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) override;
 
   Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
-  int64_t first_nonfinite(const std::vector<Tensor>& ts) override;
+  Tensor nonfinite_index(const std::vector<Tensor>& ts) override;
   Tensor argmax_rows(const Tensor& x) override;
 
   Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
@@ -101,7 +101,7 @@ class CudaBackend final : public Backend {
   Tensor dropout_mask(const Shape& shape, DType dtype, double p, uint64_t seed,
                       uint64_t offset) override;
 
-  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) override;
+  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h, const Tensor& skip) override;
 };
 
 // ---- hooks for core/dispatch.cpp ----

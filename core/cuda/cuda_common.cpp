@@ -2,7 +2,10 @@
 // views of tensors.
 #include "core/cuda/cuda_common.h"
 
+#include "core/storage.h"
+
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -12,8 +15,12 @@ Tensor scratch(int64_t bytes) { return Tensor::empty({std::max<int64_t>(bytes, 1
 
 Tensor upload(const void* host, size_t bytes, const char* what) {
   Tensor t = scratch(int64_t(bytes));
-  check(cudaMemcpyAsync(t.raw_device_data(), host, bytes, cudaMemcpyHostToDevice, stream()), what);
-  return t;
+  if (bytes == 0) return t;
+  // staged through pinned memory: a copy from pageable memory may wait for the stream
+  Storage staging(bytes, Device::CPU, /*pinned=*/true);
+  std::memcpy(staging.data(), host, bytes);
+  check(cudaMemcpyAsync(t.raw_device_data(), staging.data(), bytes, cudaMemcpyHostToDevice, stream()), what);
+  return t;  // (the staging block is reused only once the event recorded at its release has passed)
 }
 
 template <int K>

@@ -59,8 +59,14 @@ H per_device(Create create) {
 // Scratch device memory for the duration of an op (freed back to the cache, stream-ordered).
 Tensor scratch(int64_t bytes);
 // Scratch holding a copy of `bytes` host bytes (the pointer tables of multi-tensor launches),
-// queued on the stream.
+// queued on the stream from a pinned staging block, so that the host never waits for it.
 Tensor upload(const void* host, size_t bytes, const char* what);
+
+// C (M, N) = op(A) (M, K) op(B) (K, N) on cuBLAS, all row-major as stored, with leading dims
+// lda, ldb, ldc (of the stored matrices); `batch` products at element strides sa, sb, sc; beta 0
+// (C overwritten) or 1 (C accumulated). float32 or float64 (core/cuda/blas.cpp).
+void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void* A, int64_t lda, int64_t sa,
+          const void* B, int64_t ldb, int64_t sb, double beta, void* C, int64_t ldc, int64_t sc, int64_t batch);
 
 // Dense in one of the two layouts (a kernel may index it as one flat array).
 inline bool is_dense(const Tensor& t) { return t.is_contiguous() || t.is_contiguous(MemoryFormat::ChannelsLast); }

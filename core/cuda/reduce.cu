@@ -34,7 +34,7 @@ __global__ void sum_kernel(int64_t outputs, StridedArgs<1> kept, StridedArgs<1> 
   }
 }
 
-// ---- first_nonfinite -------------------------------------------------------------------------
+// ---- nonfinite_index -------------------------------------------------------------------------
 struct FiniteSegment {
   const void* p;
   int64_t n;
@@ -42,7 +42,7 @@ struct FiniteSegment {
   bool is_double;
 };
 
-__global__ void nonfinite_kernel(const FiniteSegment* segs, int* first) {
+__global__ void nonfinite_kernel(const FiniteSegment* segs, int* first) {  // *first starts at INT32_MAX
   const FiniteSegment s = segs[blockIdx.y];
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < s.n; i += int64_t(gridDim.x) * blockDim.x) {
     const double v = s.is_double ? static_cast<const double*>(s.p)[i] : static_cast<const float*>(s.p)[i];
@@ -52,6 +52,9 @@ __global__ void nonfinite_kernel(const FiniteSegment* segs, int* first) {
     }
   }
 }
+
+// The answer as int64: -1 when no segment had a NaN or an Inf.
+__global__ void nonfinite_result_kernel(const int* first, int64_t* out) { *out = *first == INT32_MAX ? -1 : *first; }
 
 // ---- argmax ----------------------------------------------------------------------------------
 template <class T>
@@ -108,8 +111,8 @@ Tensor CudaBackend::sum(const Tensor& x, const std::vector<int64_t>& dims, bool 
   return y;
 }
 
-int64_t CudaBackend::first_nonfinite(const std::vector<Tensor>& ts) {
-  cuda::OpScope scope("first_nonfinite");
+Tensor CudaBackend::nonfinite_index(const std::vector<Tensor>& ts) {
+  cuda::OpScope scope("nonfinite_index");
   std::vector<FiniteSegment> segs;
   std::vector<Tensor> keep;  // dense copies of strided tensors, alive until the check is read
   int64_t longest = 0;
@@ -120,8 +123,9 @@ int64_t CudaBackend::first_nonfinite(const std::vector<Tensor>& ts) {
     segs.push_back({t.raw_device_data(), t.numel(), static_cast<int32_t>(k), t.dtype() == DType::F64});
     longest = std::max(longest, t.numel());
   }
-  if (segs.empty()) return -1;
-  SCCONV_CHECK(segs.size() <= 65535, "first_nonfinite: at most 65535 tensors per call, got " << segs.size());
+  Tensor out = Tensor::empty({}, DType::I64, Device::CUDA);
+  if (segs.empty()) return out.fill_(-1.0);
+  SCCONV_CHECK(segs.size() <= 65535, "nonfinite_index: at most 65535 tensors per call, got " << segs.size());
   const int none = INT32_MAX;
   const Tensor table = cuda::upload(segs.data(), segs.size() * sizeof(FiniteSegment), "cudaMemcpyAsync (finiteness table)");
   const Tensor flag = cuda::upload(&none, sizeof(int), "cudaMemcpyAsync (finiteness flag)");
@@ -130,11 +134,9 @@ int64_t CudaBackend::first_nonfinite(const std::vector<Tensor>& ts) {
   nonfinite_kernel<<<grid, cuda::kThreads, 0, cuda::stream()>>>(
       static_cast<const FiniteSegment*>(table.raw_device_data()), first);
   cuda::check_launch("nonfinite_kernel");
-  int result = none;
-  cuda::check(cudaMemcpyAsync(&result, first, sizeof(int), cudaMemcpyDeviceToHost, cuda::stream()),
-              "cudaMemcpyAsync (finiteness result)");
-  cuda::check(cudaStreamSynchronize(cuda::stream()), "cudaStreamSynchronize (finiteness result)");
-  return result == none ? -1 : result;
+  nonfinite_result_kernel<<<1, 1, 0, cuda::stream()>>>(first, out.device_data<int64_t>());
+  cuda::check_launch("nonfinite_result_kernel");
+  return out;  // (the table and the flag go back to the cache stream-ordered: no wait here)
 }
 
 Tensor CudaBackend::argmax_rows(const Tensor& x) {

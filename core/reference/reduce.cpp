@@ -35,13 +35,13 @@ Tensor ReferenceBackend::sum(const Tensor& x, const std::vector<int64_t>& dims, 
   return y;
 }
 
-int64_t ReferenceBackend::first_nonfinite(const std::vector<Tensor>& ts) {
+Tensor ReferenceBackend::nonfinite_index(const std::vector<Tensor>& ts) {
   for (size_t k = 0; k < ts.size(); ++k) {
     if (!is_floating(ts[k].dtype())) continue;
     for (int64_t i = 0; i < ts[k].numel(); ++i)
-      if (!std::isfinite(ref::get(ts[k], i))) return static_cast<int64_t>(k);
+      if (!std::isfinite(ref::get(ts[k], i))) return Tensor::full({}, double(k), DType::I64);
   }
-  return -1;
+  return Tensor::full({}, -1.0, DType::I64);
 }
 
 Tensor ReferenceBackend::argmax_rows(const Tensor& x) {  // (N, K) -> int64 (N)

@@ -24,7 +24,7 @@ class ReferenceBackend : public Backend {
   Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) override;
 
   Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
-  int64_t first_nonfinite(const std::vector<Tensor>& ts) override;
+  Tensor nonfinite_index(const std::vector<Tensor>& ts) override;
   Tensor argmax_rows(const Tensor& x) override;
 
   Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
@@ -85,7 +85,7 @@ class ReferenceBackend : public Backend {
   Tensor cross_entropy_backward(const Tensor& probs, const Tensor& labels, double smoothing,
                                 const Tensor& grad_loss) override;
 
-  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) override;
+  void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h, const Tensor& skip) override;
   Tensor dropout_mask(const Shape& shape, DType dtype, double p, uint64_t seed,
                       uint64_t offset) override;
 };

@@ -5,7 +5,8 @@
 
 namespace scconv {
 
-void ReferenceBackend::sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h) {
+void ReferenceBackend::sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h, const Tensor& skip) {
+  if (skip.defined() && skip.item() != 0) return;
   for (const SGDParamUpdate& u : ps) {
     Tensor param = u.param, buffer = u.buffer;
     for (int64_t i = 0; i < param.numel(); ++i) {
