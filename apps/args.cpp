@@ -12,12 +12,21 @@ void ArgParser::option(const std::string& name, const std::string& help, bool va
   opts_.push_back({name, Opt{help, value, repeat}});
 }
 
+void ArgParser::positional(const std::string& name, const std::string& help) {
+  positional_name_ = name;
+  positional_help_ = help;
+}
+
 bool ArgParser::parse(const Args& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
       usage();
       return false;
+    }
+    if (!positional_name_.empty() && !a.empty() && a[0] != '-') {
+      positionals_.push_back(a);
+      continue;
     }
     const Opt* opt = nullptr;
     for (auto& [n, o] : opts_)
@@ -96,7 +105,11 @@ void ArgParser::require_one_of(std::initializer_list<const char*> names) const {
 }
 
 void ArgParser::usage() const {
-  std::cout << "scconv " << command_ << ": " << summary_ << "\n\noptions:\n";
+  std::cout << "scconv " << command_ << ": " << summary_ << "\n\n";
+  if (!positional_name_.empty())
+    std::cout << "usage: scconv " << command_ << " " << positional_name_ << "... [options]\n  " << positional_name_ << "\n      "
+              << positional_help_ << "\n\n";
+  std::cout << "options:\n";
   for (auto& [n, o] : opts_)
     std::cout << "  " << n << (o.value ? " VALUE" : "") << (o.repeat ? " (repeatable)" : "")
               << "\n      " << o.help << "\n";

@@ -18,6 +18,10 @@ class ArgParser {
   ArgParser(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
   // `value` options take an argument; `repeat` ones may be given several times.
   void option(const std::string& name, const std::string& help, bool value = true, bool repeat = false);
+  // Arguments that are not options (not starting with "-") are collected under `name` (shown in
+  // the usage); without this declaration they are usage errors.
+  void positional(const std::string& name, const std::string& help);
+  const std::vector<std::string>& positionals() const { return positionals_; }
   // Returns false when --help was asked for (the usage is printed).
   bool parse(const Args& args);
 
@@ -40,6 +44,8 @@ class ArgParser {
   std::string command_, summary_;
   std::vector<std::pair<std::string, Opt>> opts_;
   std::map<std::string, std::vector<std::string>> values_;
+  std::string positional_name_, positional_help_;
+  std::vector<std::string> positionals_;
 };
 
 }  // namespace scconv::apps

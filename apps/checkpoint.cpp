@@ -41,7 +41,7 @@ double fraction(const config::Reader& r, const char* key) {
 void check_epoch_metrics(const nlohmann::json& m, int64_t epoch) {
   config::Reader r(m, "history[" + std::to_string(epoch - 1) + "]");
   r.only({"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc", "lr",
-          "epoch_seconds", "images_per_second", "data_wait_seconds", "skipped_steps"});
+          "epoch_seconds", "images_per_second", "data_wait_seconds", "skipped_steps", "gates"});
   require_keys(r, {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds"});
   SCCONV_CHECK(r.integer("epoch", 0, 0, INT64_MAX) == epoch, r.key_path("epoch") << ": expected " << epoch);
   for (const char* k : {"train_loss", "test_loss", "val_loss", "lr", "epoch_seconds", "images_per_second", "data_wait_seconds"})
@@ -49,6 +49,15 @@ void check_epoch_metrics(const nlohmann::json& m, int64_t epoch) {
   for (const char* k : {"train_acc", "test_acc", "val_acc"})
     if (r.has(k)) fraction(r, k);
   r.integer("skipped_steps", 0, 0, INT64_MAX);
+  if (!r.has("gates")) return;
+  config::Reader gates = r.child("gates");  // {"layer1.0.conv1": {"informative_fraction": f, "beta1": f}}
+  for (auto& [unit, v] : gates.value().items()) {
+    SCCONV_CHECK(v.is_object(), gates.key_path(unit.c_str()) << ": expected an object");
+    config::Reader u = gates.child(unit.c_str());
+    u.only({"informative_fraction", "beta1"});
+    for (const char* k : {"informative_fraction", "beta1"})
+      if (u.has(k)) fraction(u, k);
+  }
 }
 
 EpochSums read_partial(const config::Reader& r) {

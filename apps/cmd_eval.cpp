@@ -22,17 +22,6 @@
 namespace scconv::apps {
 
 namespace {
-// The model file that --checkpoint names.
-std::string model_file_of(const std::filesystem::path& c) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_regular_file(c, ec)) return c.string();
-  if (!find_checkpoint(c.string()).empty()) return find_checkpoint(c.string()) + "/model.safetensors";
-  if (fs::is_regular_file(c / "model.safetensors", ec)) return (c / "model.safetensors").string();
-  SCCONV_FAIL("--checkpoint: no model in '" << c.string()
-                                            << "' (expected a run directory, a checkpoint directory or a .safetensors file)");
-}
-
 void print_text(const std::string& file, const EvalResult& r, const std::vector<std::string>& classes,
                 const std::vector<double>& per_class, double ips) {
   char buf[256];
@@ -59,10 +48,7 @@ void print_text(const std::string& file, const EvalResult& r, const std::vector<
 
 int cmd_eval(const Args& args) {
   ArgParser p("eval", "evaluate a trained model on the test set");
-  p.option("--checkpoint", "run directory, checkpoint directory or model .safetensors file written by scconv train");
-  p.option("--weights", "a safetensors file of parameters and buffers by name (e.g. from PyTorch); needs --model");
-  declare_model_options(p);
-  p.option("--dataset", "with --weights: cifar10 (default), cifar100 or folder");
+  declare_trained_model_options(p);
   p.option("--data", "data directory (default: the one the model was trained on)");
   p.option("--threads", "threads (default: all cores)");
   p.option("--device", "cpu (default), cuda or cuda:N");
@@ -71,28 +57,14 @@ int cmd_eval(const Args& args) {
   p.require_one_of({"--checkpoint", "--weights"});
   const DeviceSpec device = parse_device(p.get("--device", "cpu"));
   select_device(device);  // before any file is read: a missing GPU says so first
-  TrainConfig cfg;
-  std::string file;
-  SafetensorsFile weights;
-  std::vector<std::string> classes;
-  if (p.has("--checkpoint")) {
-    for (const char* o : {"--model", "--model-config", "--set", "--dataset"})
-      SCCONV_USAGE_CHECK(!p.has(o), "--checkpoint: the model and data come from the checkpoint; " << o << " goes with --weights");
-    file = model_file_of(p.get("--checkpoint"));
-    ModelFile m = read_model_file(file);
-    cfg = parse_train_config(m.config, file);
-    weights = std::move(m.file);
-    classes = m.classes;
-  } else {
-    file = p.get("--weights");
-    nlohmann::json j{{"model", model_json_from(p)}, {"data", {{"dataset", p.get("--dataset", "cifar10")}}}};
-    cfg = parse_train_config(j, "--weights " + file);
-    weights = load_safetensors(file);
-  }
+  const TrainedModel tm = trained_model_from(p);
+  const TrainConfig& cfg = tm.cfg;
+  const std::string& file = tm.file;
+  const std::vector<std::string>& classes = tm.classes;
   set_num_threads(p.get_int("--threads", 0, 0, kMaxThreads));
   Generator g(0);
   auto model = build_model(cfg.model, g);
-  model->load_state_dict(weights.tensors, true, file);
+  model->load_state_dict(tm.weights.tensors, true, file);
   check_finite_state(*model, file);
   model->to(device.type);
   Dataset test = load_test_set(cfg, p.get("--data"), classes);

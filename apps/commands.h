@@ -13,5 +13,7 @@ int cmd_forward(const Args& args);
 int cmd_train(const Args& args);
 int cmd_eval(const Args& args);
 int cmd_bench(const Args& args);
+int cmd_explain(const Args& args);
+int cmd_report(const Args& args);
 
 }  // namespace scconv::apps

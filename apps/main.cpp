@@ -30,6 +30,10 @@ const Command kCommands[] = {
      "per-layer table of a model: output shapes, parameters, MACs (the paper's \"FLOPs\")"},
     {"forward", scconv::apps::cmd_forward,
      "run a model on inputs from a safetensors file (and backward with --train); write outputs"},
+    {"explain", scconv::apps::cmd_explain,
+     "what the SRU and CRU of a trained model do with given images: tensors, statistics, figures"},
+    {"report", scconv::apps::cmd_report,
+     "one HTML page of training runs: curves overlaid, tables, per-class accuracy, SCConv figures"},
     {"bench", scconv::apps::cmd_bench,
      "training and inference throughput, memory and time per op family, on synthetic data"},
 };

@@ -47,7 +47,7 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     TrainConfig c;
     config::Reader r(j, "");
     r.only({"model", "data", "optim", "schedule", "epochs", "batch_size", "seed", "threads",
-            "conv_algorithm", "cudnn_search", "deterministic", "device", "nonfinite", "out"});
+            "conv_algorithm", "cudnn_search", "deterministic", "device", "nonfinite", "explain", "out"});
     SCCONV_CHECK(r.has("model"), "missing key 'model' (a model config object or a preset name)");
     const auto& m = j.at("model");
     c.model_json = m.is_string() ? load_model_preset(m.get<std::string>()) : m;
@@ -136,6 +136,10 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
                  "nonfinite.action: unknown value \"" << action << "\" (accepted: \"stop\", \"skip\")");
     c.nonfinite = action == "skip" ? NonfiniteAction::Skip : NonfiniteAction::Stop;
     c.max_consecutive_skips = nf.integer("max_consecutive_skips", 20, 1, 1000000);
+    config::Reader ex = r.child("explain");
+    ex.only({"every", "images"});
+    c.explain_every = ex.integer("every", 0, 0, 1000000);
+    c.explain_images = ex.integer("images", 100, 1, 10000);
     c.out = r.str("out", "runs/default");
     SCCONV_CHECK(!c.out.empty(), "out: must name a directory");
     return c;
@@ -168,6 +172,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"device", device},
           {"nonfinite", {{"action", nonfinite == NonfiniteAction::Skip ? "skip" : "stop"},
                          {"max_consecutive_skips", max_consecutive_skips}}},
+          {"explain", {{"every", explain_every}, {"images", explain_images}}},
           {"out", out}};
 }
 

@@ -9,10 +9,14 @@
 //                 "warmup_epochs": 0, "warmup_start_factor": 0.1, "eta_min": 0},
 //    "epochs": 200, "batch_size": 128, "seed": 0, "threads": 0, "conv_algorithm": "auto",
 //    "cudnn_search": "heuristic", "deterministic": false, "device": "cpu",
-//    "nonfinite": {"action": "stop", "max_consecutive_skips": 20}, "out": "runs/NAME"}
+//    "nonfinite": {"action": "stop", "max_consecutive_skips": 20},
+//    "explain": {"every": 0, "images": 100}, "out": "runs/NAME"}
 // nonfinite.action: "stop" (default: a NaN/Inf loss, gradient, parameter or buffer stops the
 // run with an error naming the step and tensor) or "skip" (such steps are skipped, as loss
 // scalers do; more than max_consecutive_skips in a row stop the run).
+// explain.every K > 0: every K epochs (and after the last), the per-layer means of the SRU's
+// informative fraction and of the CRU's beta1 on the first explain.images test images go into
+// metrics.jsonl as "gates" (apps/explain.h); needs a model with SCConv units.
 // device: "cpu" (default), "cuda" or "cuda:N"; checkpoints do not depend on it (a run trained on
 // a GPU evaluates on the CPU and resumes on either).
 // conv_algorithm: "auto" (Winograd where it is faster), "direct" or "winograd" (core/backend.h).
@@ -53,6 +57,7 @@ struct TrainConfig {
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N" (core/device.h)
   NonfiniteAction nonfinite = NonfiniteAction::Stop;
   int64_t max_consecutive_skips = 20;  // (with Skip) more in a row stop the run
+  int64_t explain_every = 0, explain_images = 100;  // gate statistics every K epochs (0: never)
   std::string out = "runs/default";
   nlohmann::json to_json() const;  // every key, defaults filled in
 };

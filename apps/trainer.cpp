@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "apps/explain.h"
 #include "apps/run_dir.h"
 #include "apps/step_guard.h"
 #include "core/backend.h"
@@ -77,6 +78,7 @@ class Run {
   void end_epoch(int64_t epoch, const EpochSums& sums, double lr, double seconds);
   void finish();
   void poison(const std::string& name);
+  void prepare_gate_statistics();
 
   const TrainConfig& cfg_;
   // Selected first, before the output folder is touched: a missing GPU says so before anything
@@ -96,6 +98,9 @@ class Run {
   Tensor pending_loss_, pending_correct_;
   Clock::time_point run_start_ = Clock::now();
   double run_images_ = 0;
+  // explain.every: the SCConv units and the fixed test images (N, 3, H, W) of the gate statistics
+  std::vector<SCConvUnit> gate_units_;
+  Tensor gate_x_;
 };
 
 Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
@@ -120,6 +125,7 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
   loader_ = std::make_unique<Loader>(data_.train, cfg.batch_size, true, cfg.augment, static_cast<uint64_t>(cfg.seed));
   loader_->pin_memory(device_.type != Device::CPU);
   steps_ = loader_->batches_per_epoch();
+  if (cfg.explain_every > 0) prepare_gate_statistics();
   if (resume) {
     std::string from = load_newest_checkpoint(cfg.out, *model_, sgd_.get(), &st_);
     SCCONV_CHECK(st_.step_in_epoch < steps_, from << "/state.json: step " << st_.step_in_epoch << " of an epoch of "
@@ -127,6 +133,20 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
     std::fprintf(stderr, "resumed from %s: %lld epoch(s) done, step %lld of the next\n", from.c_str(),
                  (long long)st_.epoch, (long long)st_.step_in_epoch);
   }
+}
+
+// The first explain.images test images, normalised as evaluation sees them.
+void Run::prepare_gate_statistics() {
+  gate_units_ = scconv_units(*model_);
+  SCCONV_CHECK(!gate_units_.empty(), "explain.every: the model has no SCConv units (model.scconv.placement is 'none'?), "
+                                     "so there are no gate statistics to record; set explain.every to 0");
+  const int64_t N = cfg_.explain_images, C = data_.test.images.size(1), H = data_.test.images.size(2),
+                W = data_.test.images.size(3);
+  SCCONV_CHECK(N <= data_.test.size(), "explain.images: " << N << ", but the test set has " << data_.test.size() << " images");
+  gate_x_ = Tensor::zeros({N, C, H, W}, DType::F32);
+  const uint8_t* src = data_.test.images.data<uint8_t>();
+  for (int64_t n = 0; n < N; ++n)
+    prepare_image(src + n * C * H * W, C, H, W, gate_x_.data<float>() + n * C * H * W, cfg_.augment, false, 0, 0, n);
 }
 
 void Run::poison(const std::string& name) {
@@ -248,6 +268,8 @@ void Run::end_epoch(int64_t epoch, const EpochSums& sums, double lr, double seco
     m["val_acc"] = val.accuracy;
     select = val.accuracy;
   }
+  if (cfg_.explain_every > 0 && ((epoch + 1) % cfg_.explain_every == 0 || epoch + 1 == cfg_.epochs))
+    m["gates"] = gate_statistics(*model_, gate_units_, gate_x_);
   st_.history.push_back(m);
   st_.epoch = epoch + 1;
   st_.step_in_epoch = 0;

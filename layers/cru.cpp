@@ -15,6 +15,7 @@
 // needs it (see lower_weight()). Tests check that both agree.
 #include <cmath>
 
+#include "layers/capture.h"
 #include "layers/scconv.h"
 #include "layers/summary.h"
 
@@ -54,7 +55,15 @@ CRU::CRU(int64_t c_in, int64_t c_out, int64_t stride, const CRUOptions& o, Gener
       Conv2dOptions{low_squeezed, c_out - low_squeezed, 1, stride}, g));
 }
 
-Tensor CRU::forward(const Tensor& x) { return run(x, /*fused=*/!SummaryRecorder::active()); }
+Tensor CRU::forward(const Tensor& x) {
+  Tensor y = run(x, /*fused=*/!SummaryRecorder::active(), nullptr);
+  if (capture()) {  // the steps recorded from a separate pass; the result stays the fused one
+    autograd::NoGradGuard ng;
+    capture()->put(*this, "output_unfused", run(x, false, capture()));
+    capture()->put(*this, "output", y);
+  }
+  return y;
+}
 
 // GWC(x) + PWC1(x) is linear in x, so it is one k x k convolution whose weight is GWC's made
 // dense (its groups on the block diagonal, zeros elsewhere) plus PWC1's in the centre tap (with
@@ -85,11 +94,15 @@ Tensor CRU::lower_weight() const {
   eye.as_strided({low_squeezed}, {low_squeezed + 1}, eye.offset()).fill_(1.0);  // the diagonal, in one fill
   return cat({pwc2_->weight, eye}, 0);  // (c_out, low_squeezed, 1, 1); no gradient for the identity
 }
-Tensor CRU::forward_unfused(const Tensor& x) { return run(x, false); }
+Tensor CRU::forward_unfused(const Tensor& x) { return run(x, false, nullptr); }
 
 // `scconv summary` lists every module call; there (and in forward_unfused) the fuse runs step by
 // step with the same values.
-Tensor CRU::run(const Tensor& x, bool fused) {
+// With a capture (only step by step), every intermediate is recorded by its name.
+Tensor CRU::run(const Tensor& x, bool fused, Capture* cap) {
+  auto record = [&](const char* what, const Tensor& t) {
+    if (cap) cap->put(*this, what, t);
+  };
   SCCONV_CHECK(x.dim() == 4 && x.size(1) == up + low,
                describe(*this) << ": expected (N, " << up + low << ", H, W), got " << x.str());
   Tensor up_s, low_s;
@@ -115,6 +128,8 @@ Tensor CRU::run(const Tensor& x, bool fused) {
     up_s = (*squeeze1_)(x_up);     // (N, up/r, H, W)
     low_s = (*squeeze2_)(x_low);   // (N, low/r, H, W)
   }
+  record("X_up_squeezed", up_s);
+  record("X_low_squeezed", low_s);
   // 3. upper branch: group-wise + point-wise convolution
   Tensor Y1 = fused ? conv2d(up_s, upper_weight(), gwc_->bias, {stride_, stride_},
                              {o_.kernel / 2, o_.kernel / 2})
@@ -127,18 +142,28 @@ Tensor CRU::run(const Tensor& x, bool fused) {
     return cru_fuse_lower(Y1, stride_ > 1 ? subsample2d(low_s, stride_) : low_s, lower_weight(), kind);
   // 4. lower branch: cheap point-wise features + the reused squeezed input
   Tensor Y2 = cat({(*pwc2_)(low_s), subsample2d(low_s, stride_)}, 1);  // (N, c_out, H/s, W/s)
+  record("Y1", Y1);
+  record("Y2", Y2);
   // 5. fuse
   const int64_t N = Y1.size(0);
+  Tensor S1 = global_avg_pool2d(Y1), S2 = global_avg_pool2d(Y2);  // (N, c_out, 1, 1) each
+  record("S1", reshape(S1, {N, c_out_}));
+  record("S2", reshape(S2, {N, c_out_}));
   if (kind == CRUFuse::ChannelSoftmax) {
     Tensor Z = cat({Y1, Y2}, 1);                                 // (N, 2 c_out, h, w)
-    Z = mul(softmax(global_avg_pool2d(Z), 1), Z);
+    Tensor weights = softmax(global_avg_pool2d(Z), 1);           // (N, 2 c_out, 1, 1): over all 2 c_out
+    record("beta1", reshape(slice(weights, 1, 0, c_out_), {N, c_out_}));
+    record("beta2", reshape(slice(weights, 1, c_out_, 2 * c_out_), {N, c_out_}));
+    Z = mul(weights, Z);
     auto halves = split(Z, {c_out_, c_out_}, 1);
     return add(halves[0], halves[1]);
   }
-  Tensor S = cat({global_avg_pool2d(Y1), global_avg_pool2d(Y2)}, 1);  // (N, 2 c_out, 1, 1)
-  Tensor beta = softmax(reshape(S, {N, 2, c_out_}), 1);               // over the 2 branches
+  Tensor S = cat({S1, S2}, 1);                           // (N, 2 c_out, 1, 1)
+  Tensor beta = softmax(reshape(S, {N, 2, c_out_}), 1);  // over the 2 branches
   Tensor beta1 = reshape(slice(beta, 1, 0, 1), {N, c_out_, 1, 1});
   Tensor beta2 = reshape(slice(beta, 1, 1, 2), {N, c_out_, 1, 1});
+  record("beta1", reshape(beta1, {N, c_out_}));
+  record("beta2", reshape(beta2, {N, c_out_}));
   return add(mul(beta1, Y1), mul(beta2, Y2));
 }
 

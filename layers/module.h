@@ -14,6 +14,8 @@
 
 namespace scconv {
 
+class Capture;  // layers/capture.h
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -33,6 +35,9 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> named_tensors() const;     // parameters, then buffers
   std::vector<Tensor> parameters() const;
   int64_t num_parameters() const;
+  // The Capture attached to this module (layers/capture.h), or null: modules that record their
+  // steps check it in forward().
+  Capture* capture() const { return capture_; }
   // Parameters registered on this module itself (not its children).
   const std::vector<std::pair<std::string, Tensor>>& own_parameters() const { return params_; }
 
@@ -76,6 +81,8 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
   std::string name_;
+  Capture* capture_ = nullptr;
+  friend class CaptureScope;
 };
 
 // While alive, every module call checks its output for NaN/Inf and throws an Error naming the

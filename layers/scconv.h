@@ -55,6 +55,8 @@ struct SCConvOptions {
 };
 
 // Spatial reconstruction unit: (N, C, H, W) -> (N, C, H, W).
+// With a Capture attached (layers/capture.h) it records X, G, R, W1, W2, X1, X2 (N, C, H, W),
+// w (C), output (the fused result) and output_unfused.
 class SRU : public Module {
  public:
   SRU(int64_t channels, const SRUOptions& o, Generator& g);
@@ -65,26 +67,34 @@ class SRU : public Module {
   Tensor forward_unfused(const Tensor& x);
   std::string type() const override { return "SRU"; }
   std::shared_ptr<Module> gn;
+  const SRUOptions& options() const { return o_; }
   Tensor gamma() const;  // the GN scale, (C)
   Tensor beta() const;   // the GN shift, (C)
 
  private:
   Tensor channel_weights();  // w = gamma / sum(gamma) or softmax(gamma), (C)
+  Tensor forward_fused(const Tensor& x);
+  Tensor steps(const Tensor& x, Capture* cap);  // forward_unfused's ops, recorded into cap
   int64_t c_;
   SRUOptions o_;
 };
 
 // Channel reconstruction unit: (N, c_in, H, W) -> (N, c_out, H/stride, W/stride).
+// With a Capture attached it records X_up_squeezed (N, up/r, H, W), X_low_squeezed (N, low/r, H,
+// W), Y1 and Y2 (N, c_out, h, w), the pooled S1 = GAP(Y1) and S2 = GAP(Y2) (N, c_out), the fuse
+// weights beta1 and beta2 (N, c_out; for channel_softmax the softmax over all 2 c_out pooled
+// channels, split into Y1's and Y2's halves), output (the fused result) and output_unfused.
 class CRU : public Module {
  public:
   CRU(int64_t c_in, int64_t c_out, int64_t stride, const CRUOptions& o, Generator& g);
   Tensor forward(const Tensor& x) override;   // the fuse (step 5) as one kernel
   Tensor forward_unfused(const Tensor& x);    // every step as separate ops
   std::string type() const override { return "CRU"; }
+  const CRUOptions& options() const { return o_; }
   int64_t up, low, up_squeezed, low_squeezed;
 
  private:
-  Tensor run(const Tensor& x, bool fused);
+  Tensor run(const Tensor& x, bool fused, Capture* cap);
   Tensor upper_weight() const;  // GWC and PWC1 as one dense k x k weight (c_out, up_squeezed, k, k)
   Tensor lower_weight() const;  // PWC2 and the identity as one 1x1 weight (c_out, low_squeezed, 1, 1)
   std::shared_ptr<Conv2d> split_conv_up_, split_conv_low_, squeeze1_, squeeze2_, gwc_, pwc1_, pwc2_;

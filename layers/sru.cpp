@@ -10,6 +10,7 @@
 // about twenty, nothing stored for backward but x. Tests check that both agree.
 #include <cmath>
 
+#include "layers/capture.h"
 #include "layers/scconv.h"
 #include "layers/summary.h"
 
@@ -45,6 +46,17 @@ Tensor SRU::forward(const Tensor& x) {
   // `scconv summary` lists every module call: there the SRU runs step by step (the same values),
   // so that its group norm shows as a row of its own.
   if (SummaryRecorder::active()) return forward_unfused(x);
+  if (capture()) {  // the fused output, and the steps recorded from a separate pass
+    Tensor y = forward_fused(x);
+    autograd::NoGradGuard ng;
+    capture()->put(*this, "output_unfused", steps(x, capture()));
+    capture()->put(*this, "output", y);
+    return y;
+  }
+  return forward_fused(x);
+}
+
+Tensor SRU::forward_fused(const Tensor& x) {
   SRUParams p;
   p.groups = o_.groups;
   p.threshold = o_.threshold;
@@ -91,12 +103,24 @@ Tensor SRU::channel_weights() {
 Tensor SRU::forward_unfused(const Tensor& x) {
   SCCONV_CHECK(x.dim() == 4 && x.size(1) == c_,
                describe(*this) << ": expected (N, " << c_ << ", H, W), got " << x.str());
+  return steps(x, nullptr);
+}
+
+// The spec's steps one op each; with a capture, every intermediate is recorded by its name.
+Tensor SRU::steps(const Tensor& x, Capture* cap) {
+  auto record = [&](const char* what, const Tensor& t) {
+    if (cap) cap->put(*this, what, t);
+  };
+  record("X", x);  // (N, C, H, W)
   // 1. group norm
   Tensor G = (*gn)(x);  // (N, C, H, W)
+  record("G", G);
   // 2. channel weights from the GN scale
   Tensor w = channel_weights();  // (C)
+  record("w", w);
   // 3. importance R in (0, 1)
   Tensor R = sigmoid(mul(G, reshape(w, {1, c_, 1, 1})));  // (N, C, H, W)
+  record("R", R);
   // 4. gate
   Tensor info = gt(R, o_.threshold);  // uint8 mask: R > t
   Tensor one = Tensor::full({}, 1.0, x.dtype(), x.device()), zero = Tensor::full({}, 0.0, x.dtype(), x.device());
@@ -116,6 +140,10 @@ Tensor SRU::forward_unfused(const Tensor& x) {
       break;
   }
   Tensor X1 = mul(W1, x), X2 = mul(W2, x);
+  record("W1", W1);
+  record("W2", W2);
+  record("X1", X1);
+  record("X2", X2);
   // 5. cross reconstruction
   const int64_t h = c_ / 2;
   auto x1 = split(X1, {h, h}, 1), x2 = split(X2, {h, h}, 1);

@@ -8,7 +8,7 @@
 #   scripts/test.sh --quick    Release build + tests only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ "${1:-}" == "--quick" ]]; then scripts/install-deps.sh; else scripts/install-deps.sh --fuzz; fi
+if [[ "${1:-}" == "--quick" ]]; then scripts/install-deps.sh --browser; else scripts/install-deps.sh --browser --fuzz; fi
 jobs=$(nproc)
 
 run_suite() {  # <build dir> <cmake args...>
