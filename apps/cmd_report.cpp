@@ -17,7 +17,7 @@ int cmd_report(const Args& args) {
   ArgParser p("report", "an HTML page (no network needed to view it) of one or more training runs");
   p.positional("RUN_DIR", "an output directory of scconv train; several are overlaid");
   p.option("--out", "the HTML file to write");
-  p.option("--png", "also write the curves as PNG files into this directory (loss.png, accuracy.png, lr.png)");
+  p.option("--png", "also write the curves as PNG files into this directory (loss.png, accuracy.png, lr.png, gates_*.png)");
   p.option("--data", "data directory for evaluating the final checkpoints (default: each run's data.dir)");
   p.option("--no-eval", "skip evaluating the final checkpoints (no per-class accuracy or confusion matrix)", false);
   p.option("--threads", "threads for the evaluation (default: all cores)");

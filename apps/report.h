@@ -48,7 +48,8 @@ void name_runs(std::vector<RunRecord>& runs);
 
 // The HTML page (apps/report_html.cpp).
 std::string render_report(const std::vector<RunRecord>& runs);
-// The curves as PNG files in dir (loss.png, accuracy.png, lr.png); returns the files written.
+// The curves as PNG files in dir (loss.png, accuracy.png, lr.png, and per run with gate
+// statistics gates_informative_fraction_<run>.png, gates_beta1_<run>.png); returns the files.
 std::vector<std::string> write_curve_pngs(const std::vector<RunRecord>& runs, const std::string& dir);
 
 }  // namespace scconv::apps

@@ -115,7 +115,7 @@ SvgChart gate_curves(const RunRecord& r, const std::string& key) {
   c.title = key == "beta1" ? "CRU: mean beta1 per layer (the upper branch's share)"
                            : "SRU: informative fraction per layer (R > threshold)";
   c.y_label = key == "beta1" ? "mean beta1" : "informative fraction";
-  c.percent = key != "beta1";
+  c.percent = false;  // (fractions: the PNG and the SVG read alike)
   std::vector<std::string> units;
   for (auto& m : r.history)
     if (m.contains("gates"))
@@ -307,6 +307,17 @@ std::vector<std::string> write_curve_pngs(const std::vector<RunRecord>& runs, co
     write_png(f, draw_line_chart(c, 760, 400));
     files.push_back(f);
   }
+  // the gate statistics of explain.every, per run that recorded them
+  for (auto& r : runs)
+    for (const char* key : {"informative_fraction", "beta1"}) {
+      const SvgChart s = gate_curves(r, key);
+      if (s.series.empty()) continue;
+      LineChart c{s.title, s.x_label, s.y_label, {}, {}, {}};
+      for (auto& series : s.series) c.names.push_back(series.name), c.xs.push_back(series.x), c.ys.push_back(series.y);
+      const std::string f = (fs::path(dir) / ("gates_" + std::string(key) + "_" + fs::path(r.name).filename().string() + ".png")).string();
+      write_png(f, draw_line_chart(c, 760, 400));
+      files.push_back(f);
+    }
   return files;
 }
 
