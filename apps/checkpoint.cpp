@@ -41,12 +41,12 @@ double fraction(const config::Reader& r, const char* key) {
 void check_epoch_metrics(const nlohmann::json& m, int64_t epoch) {
   config::Reader r(m, "history[" + std::to_string(epoch - 1) + "]");
   r.only({"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc", "lr",
-          "epoch_seconds", "images_per_second", "data_wait_seconds", "skipped_steps", "gates"});
+          "epoch_seconds", "images_per_second", "data_wait_seconds", "skipped_steps", "gates", "sru_threshold"});
   require_keys(r, {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds"});
   SCCONV_CHECK(r.integer("epoch", 0, 0, INT64_MAX) == epoch, r.key_path("epoch") << ": expected " << epoch);
   for (const char* k : {"train_loss", "test_loss", "val_loss", "lr", "epoch_seconds", "images_per_second", "data_wait_seconds"})
     if (r.has(k)) non_negative(r, k);
-  for (const char* k : {"train_acc", "test_acc", "val_acc"})
+  for (const char* k : {"train_acc", "test_acc", "val_acc", "sru_threshold"})
     if (r.has(k)) fraction(r, k);
   r.integer("skipped_steps", 0, 0, INT64_MAX);
   if (!r.has("gates")) return;

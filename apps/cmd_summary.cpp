@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "apps/format.h"
 #include "apps/model_args.h"
 #include "layers/summary.h"
 #include "models/resnet.h"
@@ -42,14 +43,6 @@ void out(const char* fmt, A... a) {
   std::cout << buf;
 }
 
-std::string human(double v) {
-  char buf[32];
-  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", v);
-  return buf;
-}
 }  // namespace
 
 int cmd_summary(const Args& args) {

@@ -44,7 +44,7 @@ int cmd_train(const Args& args) {
       if (!j.contains("out")) j["out"] = "runs/" + c;
     }
   }
-  for (const std::string& s : p.all("--set")) config::apply_set(j, s);
+  for (const std::string& s : p.all("--set")) apply_train_set(j, s);
   if (p.has("--data")) {
     config::check_utf8(p.get("--data"), "--data");
     config::set_path(j, "data.dir", p.get("--data"), "--data");

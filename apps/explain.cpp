@@ -33,12 +33,7 @@ double mean_of(const std::vector<double>& v) {
   return s / double(v.size());
 }
 
-int64_t param_count(const Module* m) {
-  if (!m) return 0;
-  int64_t n = 0;
-  for (auto& [name, p] : m->named_parameters()) n += p.numel();
-  return n;
-}
+int64_t param_count(const Module* m) { return m ? m->num_parameters() : 0; }
 
 int64_t macs_under(const std::map<std::string, int64_t>& macs, const std::string& prefix) {
   int64_t n = 0;
@@ -185,9 +180,7 @@ nlohmann::json stats_json(const SCConvUnit& u, const UnitStats& s, const std::ma
                 {"alpha", o.alpha},
                 {"squeeze", o.squeeze},
                 {"groups", o.groups},
-                {"fuse", o.fuse == CRUFuse::ChannelSoftmax ? "channel_softmax"
-                         : o.fuse == CRUFuse::SplitConv    ? "split_conv"
-                                                           : "branch_softmax"},
+                {"fuse", name_of(o.fuse)},
                 {"channels", s.beta1.size()},
                 {"beta1", s.beta1},
                 {"beta2", s.beta2},

@@ -46,8 +46,10 @@ RunRecord load_run(const std::string& dir, const ReportOptions& o);
 // Names the runs by their folder names, using the paths where two folder names are the same.
 void name_runs(std::vector<RunRecord>& runs);
 
-// The HTML page (apps/report_html.cpp).
-std::string render_report(const std::vector<RunRecord>& runs);
+// The HTML page (apps/report_html.cpp); `preface` (HTML) goes after the heading (scconv ablate
+// puts its results table there).
+std::string render_report(const std::vector<RunRecord>& runs, const std::string& title = "scconv report",
+                          const std::string& preface = "");
 // The curves as PNG files in dir (loss.png, accuracy.png, lr.png, and per run with gate
 // statistics gates_informative_fraction_<run>.png, gates_beta1_<run>.png); returns the files.
 std::vector<std::string> write_curve_pngs(const std::vector<RunRecord>& runs, const std::string& dir);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "apps/format.h"
 #include "apps/plot.h"
 #include "apps/report.h"
 #include "apps/svg.h"
@@ -19,24 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 // ---- small formatting helpers ----
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
 std::string pct(double v) { return std::isfinite(v) ? fmt("%.2f%%", 100 * v) : "-"; }
-std::string hms(double s) {
-  const int64_t t = std::llround(s);
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(t / 3600), (long long)(t / 60 % 60), (long long)(t % 60));
-  return buf;
-}
-std::string human(double v) {  // 0.27M, 40.8M, 1.2G
-  if (v >= 1e9) return fmt("%.2fG", v / 1e9);
-  if (v >= 1e6) return fmt("%.2fM", v / 1e6);
-  if (v >= 1e3) return fmt("%.1fK", v / 1e3);
-  return fmt("%.0f", v);
-}
 std::string base64(const std::string& in) {
   static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -257,16 +241,16 @@ svg.chart{display:block;margin:12px 0;border:1px solid #eee}pre{background:#f7f7
 
 // ---- the page ----
 
-std::string render_report(const std::vector<RunRecord>& runs) {
+std::string render_report(const std::vector<RunRecord>& runs, const std::string& title, const std::string& preface) {
   std::ostringstream o;
   std::string names;
   for (auto& r : runs) names += (names.empty() ? "" : ", ") + r.name;
   char when[32];
   const std::time_t now = std::time(nullptr);
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>scconv report: " << html_escape(names)
-    << "</title>\n<style>" << kStyle << "</style></head>\n<body>\n<h1>scconv report</h1>\n<p>" << runs.size()
-    << " run(s), made by <code>scconv report</code> on " << when << ".</p>\n";
+  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << html_escape(title) << ": "
+    << html_escape(names) << "</title>\n<style>" << kStyle << "</style></head>\n<body>\n<h1>" << html_escape(title)
+    << "</h1>\n<p>" << runs.size() << " run(s), made by <code>scconv</code> on " << when << ".</p>\n" << preface;
   o << "<h2>Runs</h2>\n<table class=\"runs\"><tr><th>run</th><th>model</th><th>epochs</th><th>params</th><th>MACs</th>"
     << "<th>final test acc</th><th>best acc (split, epoch)</th><th>images/s</th><th>training time</th></tr>\n";
   for (auto& r : runs) {

@@ -1,13 +1,6 @@
 // apps/run_dir.cpp: see run_dir.h.
 #include "apps/run_dir.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
 
 #include "apps/checkpoint.h"
@@ -24,12 +17,6 @@ bool is_run_file(const std::string& name) {
     if (name == f) return true;
   // an interrupted atomic write of one of them: .<name>.tmp-XXXXXX
   return name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "?";
-  return buf;
 }
 
 // Checks what `out` holds before a run writes there (see run_dir.h).
@@ -75,39 +62,13 @@ RunDir::RunDir(const std::string& out, bool resume, bool allow_foreign) : out_(o
   SCCONV_CHECK(!ec, "cannot create the output folder '" << out << "': " << ec.message());
   SCCONV_CHECK(fs::is_directory(p, ec), "out: '" << out << "' is not a folder");
   check_contents(p, resume, allow_foreign);
-  lock_path_ = (p / ".scconv.lock").string();
-  fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  // (check_contents above: the lock file is not a symbolic link)
-  SCCONV_CHECK(fd_ >= 0, "cannot create the lock file '" << lock_path_ << "': " << std::strerror(errno));
-  std::string previous;
-  try {
-    previous = read_file(lock_path_, 4096);
-  } catch (const Error&) {  // an odd lock file: overwritten below
-  }
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    ::close(fd_);
-    fd_ = -1;
-    SCCONV_CHECK(err != EWOULDBLOCK, "'" << out << "' is in use by another scconv run (" << previous.substr(0, 200)
-                                         << "); wait for it to finish, stop it, or train into another folder");
-    SCCONV_FAIL("cannot lock '" << lock_path_ << "': " << std::strerror(err));
-  }
+  const std::string lock_path = (p / ".scconv.lock").string();  // (check_contents: not a symbolic link)
+  SCCONV_CHECK(lock_.try_lock(lock_path), "'" << out << "' is in use by another scconv run (" << lock_.holder()
+                                              << "); wait for it to finish, stop it, or train into another folder");
   check_contents(p, resume, allow_foreign);  // again, now that no other run can write here
-  if (!previous.empty())
+  if (!lock_.holder().empty())
     std::fprintf(stderr, "scconv: note: taking over the lock of a run that ended without releasing it (%s)\n",
-                 previous.substr(0, 200).c_str());
-  const std::string me = "host " + host_name() + ", pid " + std::to_string(::getpid()) + ", started " +
-                         std::to_string(static_cast<long long>(std::time(nullptr)));
-  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size()))
-    std::fprintf(stderr, "scconv: note: cannot record this run in '%s': %s\n", lock_path_.c_str(), std::strerror(errno));
-}
-
-RunDir::~RunDir() {
-  if (fd_ < 0) return;
-  if (::ftruncate(fd_, 0) != 0) {  // an empty lock file: released cleanly
-  }
-  ::flock(fd_, LOCK_UN);
-  ::close(fd_);
+                 lock_.holder().c_str());
 }
 
 }  // namespace scconv::apps

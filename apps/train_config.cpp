@@ -2,6 +2,7 @@
 #include "apps/train_config.h"
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "core/backend.h"
@@ -53,8 +54,11 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     c.model_json = m.is_string() ? load_model_preset(m.get<std::string>()) : m;
     try {
       c.model = parse_model_config(c.model_json);
-    } catch (const Error& e) {
-      throw Error(std::string("model.") + e.what());
+    } catch (const Error& e) {  // the model config's dotted keys, as keys of the training config
+      const std::string what = e.what();
+      for (const char* form : {"unknown key '", "missing key '"})
+        if (what.rfind(form, 0) == 0) throw Error(form + std::string("model.") + what.substr(std::strlen(form)));
+      throw Error("model." + what);
     }
     config::Reader d = r.child("data");
     d.only({"dataset", "dir", "val_split", "augment", "mean", "std", "image_size", "resize", "skip_bad"});
@@ -100,7 +104,7 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
 
     c.epochs = r.integer("epochs", 200, 1, 1000000);
     config::Reader s = r.child("schedule");
-    s.only({"kind", "milestones", "gamma", "warmup_epochs", "warmup_start_factor", "eta_min"});
+    s.only({"kind", "milestones", "gamma", "warmup_epochs", "warmup_start_factor", "eta_min", "sru_threshold_start"});
     c.schedule.kind = s.str("kind", "multistep");
     SCCONV_CHECK(c.schedule.kind == "multistep" || c.schedule.kind == "cosine" || c.schedule.kind == "constant",
                  "schedule.kind: unknown value \"" << c.schedule.kind << "\" (accepted: \"multistep\", \"cosine\", \"constant\")");
@@ -118,6 +122,15 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     SCCONV_CHECK(c.schedule.warmup_epochs >= 0, "schedule.warmup_epochs: must be >= 0");
     SCCONV_CHECK(c.schedule.warmup_start_factor > 0 && c.schedule.warmup_start_factor <= 1,
                  "schedule.warmup_start_factor: must be in (0, 1]");
+    if (s.has("sru_threshold_start")) {
+      const double t0 = s.num("sru_threshold_start", 0);
+      SCCONV_CHECK(t0 > 0 && t0 < 1, "schedule.sru_threshold_start: must be in (0, 1), got " << t0);
+      SCCONV_CHECK(c.model.use_scconv, "schedule.sru_threshold_start: the model has no SCConv units");
+      SCCONV_CHECK(t0 <= c.model.scconv.sru.threshold,
+                   "schedule.sru_threshold_start: " << t0 << " is above the model's scconv.sru.threshold "
+                                                    << c.model.scconv.sru.threshold << ", where the warm-up ends");
+      c.sru_threshold_start = t0;
+    }
     c.batch_size = r.integer("batch_size", 128, 2, 65536);  // (>= 2: batch norm needs two values)
     c.seed = r.integer("seed", 0, INT64_MIN, INT64_MAX);
     c.threads = r.integer("threads", 0, 0, kMaxThreads);  // 0: all cores
@@ -149,6 +162,22 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
   }
 }
 
+double TrainConfig::sru_threshold(int64_t epoch) const {
+  const double t = model.scconv.sru.threshold;
+  if (!sru_threshold_start) return t;
+  return std::min(t, *sru_threshold_start + (t - *sru_threshold_start) * double(epoch) / double(epochs));
+}
+
+void expand_model_preset_for(nlohmann::json& j, const std::string& dotted_key) {
+  if (dotted_key.rfind("model.", 0) == 0 && j.is_object() && j.contains("model") && j["model"].is_string())
+    j["model"] = load_model_preset(j["model"].get<std::string>());
+}
+
+void apply_train_set(nlohmann::json& j, const std::string& assignment) {
+  expand_model_preset_for(j, assignment.substr(0, assignment.find('=')));
+  config::apply_set(j, assignment);
+}
+
 nlohmann::json TrainConfig::to_json() const {
   std::vector<int64_t> ms = schedule.milestones;
   nlohmann::json data{{"dataset", dataset}, {"dir", data_dir}, {"val_split", val_split},
@@ -159,14 +188,16 @@ nlohmann::json TrainConfig::to_json() const {
     data["resize"] = resize;
     data["skip_bad"] = skip_bad;
   }
+  nlohmann::json sched{{"kind", schedule.kind}, {"milestones", ms}, {"gamma", schedule.gamma},
+                       {"warmup_epochs", schedule.warmup_epochs}, {"warmup_start_factor", schedule.warmup_start_factor},
+                       {"eta_min", schedule.eta_min}};
+  if (sru_threshold_start) sched["sru_threshold_start"] = *sru_threshold_start;
   return {{"model", model.to_json()},
           {"data", data},
           {"optim", {{"lr", optim.lr}, {"momentum", optim.momentum}, {"dampening", optim.dampening},
                      {"nesterov", optim.nesterov}, {"weight_decay", optim.weight_decay},
                      {"decay_norm_and_bias", optim.decay_norm_and_bias}, {"label_smoothing", label_smoothing}}},
-          {"schedule", {{"kind", schedule.kind}, {"milestones", ms}, {"gamma", schedule.gamma},
-                        {"warmup_epochs", schedule.warmup_epochs}, {"warmup_start_factor", schedule.warmup_start_factor},
-                        {"eta_min", schedule.eta_min}}},
+          {"schedule", sched},
           {"epochs", epochs}, {"batch_size", batch_size}, {"seed", seed}, {"threads", threads},
           {"conv_algorithm", conv_algorithm}, {"cudnn_search", cudnn_search}, {"deterministic", deterministic},
           {"device", device},

@@ -6,7 +6,8 @@
 //    "optim": {"lr": 0.05, "momentum": 0.9, "dampening": 0, "nesterov": false,
 //              "weight_decay": 5e-4, "decay_norm_and_bias": true, "label_smoothing": 0},
 //    "schedule": {"kind": "multistep", "milestones": [100, 150], "gamma": 0.1,
-//                 "warmup_epochs": 0, "warmup_start_factor": 0.1, "eta_min": 0},
+//                 "warmup_epochs": 0, "warmup_start_factor": 0.1, "eta_min": 0,
+//                 "sru_threshold_start": 0.3 (optional)},
 //    "epochs": 200, "batch_size": 128, "seed": 0, "threads": 0, "conv_algorithm": "auto",
 //    "cudnn_search": "heuristic", "deterministic": false, "device": "cpu",
 //    "nonfinite": {"action": "stop", "max_consecutive_skips": 20},
@@ -14,6 +15,10 @@
 // nonfinite.action: "stop" (default: a NaN/Inf loss, gradient, parameter or buffer stops the
 // run with an error naming the step and tensor) or "skip" (such steps are skipped, as loss
 // scalers do; more than max_consecutive_skips in a row stop the run).
+// schedule.sru_threshold_start t0 (seed 004's warm-up; absent: the threshold stays t): the SRU
+// threshold of epoch e (0-based) of E is min(t, t0 + (t - t0) e / E), t = model.scconv.sru.threshold;
+// with t0 = 0.3 and t = 0.5 that is seed 004's min(0.5, 0.3 + 0.2 epoch / max_epoch). It applies
+// to the training steps only: every evaluation (per epoch, the final one, scconv eval) uses t.
 // explain.every K > 0: every K epochs (and after the last), the per-layer means of the SRU's
 // informative fraction and of the CRU's beta1 on the first explain.images test images go into
 // metrics.jsonl as "gates" (apps/explain.h); needs a model with SCConv units.
@@ -27,6 +32,7 @@
 // with data.image_size [H, W], data.resize, data.skip_bad).
 #pragma once
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "data/loader.h"
@@ -58,11 +64,20 @@ struct TrainConfig {
   NonfiniteAction nonfinite = NonfiniteAction::Stop;
   int64_t max_consecutive_skips = 20;  // (with Skip) more in a row stop the run
   int64_t explain_every = 0, explain_images = 100;  // gate statistics every K epochs (0: never)
+  std::optional<double> sru_threshold_start;  // schedule.sru_threshold_start
   std::string out = "runs/default";
   nlohmann::json to_json() const;  // every key, defaults filled in
+  double sru_threshold(int64_t epoch) const;  // the SRU threshold of a training epoch (0-based)
 };
 
 TrainConfig parse_train_config(const nlohmann::json& j, const std::string& source = "");
+// `--set key=value` on a training config (core/config.h apply_set); a `model.*` key first turns a
+// model preset named by string into its object, so `--set model.scconv.alpha=0.25` works on
+// every preset.
+void apply_train_set(nlohmann::json& j, const std::string& assignment);
+// What apply_train_set does first: before a `model.*` key is set, a model preset named by string
+// becomes its object.
+void expand_model_preset_for(nlohmann::json& j, const std::string& dotted_key);
 // configs/train/NAME.json (searching ./configs/train and the source tree's).
 nlohmann::json load_train_preset(const std::string& name);
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "apps/explain.h"
+#include "apps/format.h"
 #include "apps/run_dir.h"
 #include "apps/step_guard.h"
 #include "core/backend.h"
@@ -46,12 +47,6 @@ void on_signal(int) { stop_requested().store(true); }
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string hms(double s) {
-  char buf[32];
-  int64_t t = static_cast<int64_t>(s);
-  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(t / 3600), (long long)(t / 60 % 60), (long long)(t % 60));
-  return buf;
-}
 
 // ---- one run -----------------------------------------------------------------------------------
 
@@ -255,12 +250,14 @@ void Run::print_progress(int64_t epoch, EpochSums& sums, double lr, Clock::time_
 
 void Run::end_epoch(int64_t epoch, const EpochSums& sums, double lr, double seconds) {
   SCCONV_CHECK(sums.seen > 0, "epoch " << epoch + 1 << ": every step was skipped (non-finite losses or gradients)");
+  if (cfg_.sru_threshold_start) set_sru_threshold(*model_, cfg_.model.scconv.sru.threshold);  // evaluations use t
   EvalResult test = evaluate(*model_, data_.test, cfg_.augment);
   nlohmann::json m{{"epoch", epoch + 1}, {"train_loss", sums.loss_sum / double(sums.seen)},
                    {"train_acc", double(sums.correct) / double(sums.seen)}, {"test_loss", test.loss},
                    {"test_acc", test.accuracy}, {"lr", lr}, {"epoch_seconds", seconds},
                    {"images_per_second", double(sums.seen) / std::max(seconds, 1e-9)}, {"data_wait_seconds", sums.wait},
                    {"skipped_steps", sums.skipped}};
+  if (cfg_.sru_threshold_start) m["sru_threshold"] = cfg_.sru_threshold(epoch);  // of the training steps
   double select = test.accuracy;
   if (data_.val.size() > 0) {
     EvalResult val = evaluate(*model_, data_.val, cfg_.augment);
@@ -312,10 +309,11 @@ void Run::finish() {
 
 int Run::epochs() {
   std::fprintf(stderr, "training %s on %s: %lld train / %lld val / %lld test images, %lld epochs of %lld steps, %d threads -> %s\n",
-               cfg_.model.arch.c_str(), cfg_.dataset.c_str(), (long long)data_.train.size(), (long long)data_.val.size(),
+               (cfg_.model.arch + (cfg_.model.use_scconv ? " + SCConv" : "")).c_str(), cfg_.dataset.c_str(), (long long)data_.train.size(), (long long)data_.val.size(),
                (long long)data_.test.size(), (long long)cfg_.epochs, (long long)steps_, get_num_threads(), cfg_.out.c_str());
   for (int64_t epoch = st_.epoch; epoch < cfg_.epochs; ++epoch) {
     model_->train();
+    if (cfg_.sru_threshold_start) set_sru_threshold(*model_, cfg_.sru_threshold(epoch));  // (warm-up)
     loader_->start_epoch(epoch, st_.step_in_epoch);
     EpochSums sums = st_.partial;  // (restored when resuming mid-epoch)
     auto epoch_start = Clock::now(), last_print = Clock::now() - std::chrono::seconds(10);

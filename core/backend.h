@@ -57,6 +57,9 @@ void set_conv_algorithm(ConvAlgorithm a);
 ConvAlgorithm conv_algorithm();
 ConvAlgorithm parse_conv_algorithm(const std::string& name);  // "auto" | "direct" | "winograd"
 const char* conv_algorithm_name(ConvAlgorithm a);
+// Whether this processor runs the CPU backend's Winograd kernels (oneDNN's need AVX-512; on an
+// AVX2-only CPU every convolution runs direct, whatever the algorithm asked for).
+bool cpu_winograd_available();
 
 // How cuDNN picks convolution algorithms on a GPU (process-wide, like set_conv_algorithm;
 // the apps' `cudnn_search` and `deterministic` keys; the CPU ignores them). Heuristic:

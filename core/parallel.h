@@ -8,7 +8,7 @@ namespace scconv {
 // The most threads any command accepts (--threads, the `threads` config key): more than this is a
 // typo, not a machine.
 inline constexpr int64_t kMaxThreads = 1024;
-void set_num_threads(int64_t n);  // 0: all cores; n in [0, kMaxThreads] (an Error otherwise)
+void set_num_threads(int64_t n);  // 0: every core this process may use (its CPU affinity); n in [0, kMaxThreads]
 int get_num_threads();
 
 // A grain that gives each thread one chunk of [0, n): for loops whose body sets up per-chunk

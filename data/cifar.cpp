@@ -84,7 +84,34 @@ Dataset load_cifar(const std::string& dir, bool cifar100, bool train) {
       check_size(p, n, cifar100);
     }));
   }
-  return parse_cifar(files, cifar100);
+  Dataset d = parse_cifar(files, cifar100);
+  // the class names of the dataset's own meta file, where it has one (CIFAR-100's are otherwise
+  // only numbers): one name a line, in label order
+  const fs::path meta = fs::path(dir) / (cifar100 ? "fine_label_names.txt" : "batches.meta.txt");
+  if (std::error_code ec; fs::is_regular_file(meta, ec)) d.classes = read_class_names(meta.string(), classes);
+  return d;
+}
+
+std::vector<std::string> read_class_names(const std::string& path, int64_t classes) {
+  const std::string text = read_file(path, 1 << 20);
+  std::vector<std::string> names;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (!line.empty()) {
+      for (unsigned char ch : line)
+        SCCONV_CHECK(ch >= 0x20 && ch < 0x7f, "'" << path << "': line " << names.size() + 1
+                                                   << " is not a plain class name (a byte 0x" << std::hex << int(ch) << ")");
+      names.push_back(line);
+    }
+    start = end + 1;
+  }
+  SCCONV_CHECK(int64_t(names.size()) == classes, "'" << path << "': " << names.size() << " class names, expected "
+                                                     << classes << " (one a line)");
+  return names;
 }
 
 }  // namespace scconv

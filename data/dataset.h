@@ -23,7 +23,11 @@ struct Dataset {
 // Files over kMaxCifarFileBytes are refused before reading (the official ones are 30.7 MB, CIFAR-100's
 // train.bin 153.7 MB).
 inline constexpr uint64_t kMaxCifarFileBytes = 4ull << 30;
+// The class names come from the folder's meta file when it has one (batches.meta.txt for
+// CIFAR-10, fine_label_names.txt for CIFAR-100), else CIFAR-10's known names / "class0"...
 Dataset load_cifar(const std::string& dir, bool cifar100, bool train);
+// `classes` names, one a line (blank lines skipped); an Error names the file otherwise.
+std::vector<std::string> read_class_names(const std::string& path, int64_t classes);
 // The records of files already in memory: (name for messages, bytes) each, in order.
 Dataset parse_cifar(const std::vector<std::pair<std::string, std::string>>& files, bool cifar100);
 

@@ -8,6 +8,10 @@
 //                                 Y = beta1 Y1 + beta2 Y2          (paper Eq. 8-9)
 //                channel_softmax: Z = cat(Y1, Y2); Z = softmax(GAP(Z) over 2 c_out) * Z;
 //                                 Y = Z[:c_out] + Z[c_out:]       (the seeds' code)
+//                branch_fc:       b = softmax(fc(cat(GAP(Y1), GAP(Y2)))) over the 2 branches,
+//                                 Y = b1 Y1 + b2 Y2, one weight per branch (seed 004)
+// Options of the seeds: squeeze_kind "channel_stride" takes every (C / (C / r))-th channel of
+// each branch instead of a 1x1 squeeze (seed 004); gwc_bias false drops the GWC's bias (seed 000).
 // forward_unfused() runs every step as written above (read it to learn the CRU); forward() runs
 // steps 1-2 as one block-diagonal 1x1 convolution with an output per block (conv1x1_split()),
 // step 3 as one dense k x k convolution (see upper_weight()), and steps 4-5 as one kernel
@@ -46,13 +50,17 @@ CRU::CRU(int64_t c_in, int64_t c_out, int64_t stride, const CRUOptions& o, Gener
     split_conv_up_ = register_module("split_conv_up", std::make_shared<Conv2d>(Conv2dOptions{c_in, up, 1}, g));
     split_conv_low_ = register_module("split_conv_low", std::make_shared<Conv2d>(Conv2dOptions{c_in, low, 1}, g));
   }
-  squeeze1_ = register_module("squeeze1", std::make_shared<Conv2d>(Conv2dOptions{up, up_squeezed, 1}, g));
-  squeeze2_ = register_module("squeeze2", std::make_shared<Conv2d>(Conv2dOptions{low, low_squeezed, 1}, g));
+  if (o.squeeze_kind == CRUSqueeze::Conv) {
+    squeeze1_ = register_module("squeeze1", std::make_shared<Conv2d>(Conv2dOptions{up, up_squeezed, 1}, g));
+    squeeze2_ = register_module("squeeze2", std::make_shared<Conv2d>(Conv2dOptions{low, low_squeezed, 1}, g));
+  }
   gwc_ = register_module("GWC", std::make_shared<Conv2d>(
-      Conv2dOptions{up_squeezed, c_out, o.kernel, stride, o.kernel / 2, 1, o.groups, /*bias=*/true}, g));
+      Conv2dOptions{up_squeezed, c_out, o.kernel, stride, o.kernel / 2, 1, o.groups, o.gwc_bias}, g));
   pwc1_ = register_module("PWC1", std::make_shared<Conv2d>(Conv2dOptions{up_squeezed, c_out, 1, stride}, g));
   pwc2_ = register_module("PWC2", std::make_shared<Conv2d>(
       Conv2dOptions{low_squeezed, c_out - low_squeezed, 1, stride}, g));
+  if (o.fuse == CRUFuse::BranchFC)  // 2 c_out pooled values -> one logit per branch
+    fc_ = register_module("fc", std::make_shared<Linear>(2 * c_out, 2, /*bias=*/true, g));
 }
 
 Tensor CRU::forward(const Tensor& x) {
@@ -106,7 +114,21 @@ Tensor CRU::run(const Tensor& x, bool fused, Capture* cap) {
   SCCONV_CHECK(x.dim() == 4 && x.size(1) == up + low,
                describe(*this) << ": expected (N, " << up + low << ", H, W), got " << x.str());
   Tensor up_s, low_s;
-  if (fused && o_.fuse != CRUFuse::SplitConv) {
+  if (o_.squeeze_kind == CRUSqueeze::ChannelStride) {
+    // 1.+2. every s-th channel of each branch, s = C / (C / r): channels 0, s, ..., (C/r - 1) s
+    // (seed 004 writes x_up[:, ::s], which yields one channel too many when s does not divide C)
+    Tensor x_up = x, x_low = x;
+    if (o_.fuse == CRUFuse::SplitConv) {
+      x_up = (*split_conv_up_)(x);
+      x_low = (*split_conv_low_)(x);
+    } else {
+      auto parts = split(x, {up, low}, 1);
+      x_up = parts[0], x_low = parts[1];
+    }
+    const int64_t su = up / up_squeezed, sl = low / low_squeezed;
+    up_s = slice(x_up, 1, 0, (up_squeezed - 1) * su + 1, su);     // (N, up/r, H, W)
+    low_s = slice(x_low, 1, 0, (low_squeezed - 1) * sl + 1, sl);  // (N, low/r, H, W)
+  } else if (fused && o_.fuse != CRUFuse::SplitConv) {
     // 1.+2. as one block-diagonal 1x1 convolution of the whole x, [[squeeze1, 0], [0, squeeze2]],
     // whose two blocks' outputs come out as two dense tensors (x is read once and never split,
     // the zero blocks cost nothing, and the halves need no copies, forward or backward)
@@ -137,8 +159,8 @@ Tensor CRU::run(const Tensor& x, bool fused, Capture* cap) {
   // 4.+5. fused: the lower branch is one 1x1 convolution, folded into the fuse's kernel (pools,
   // softmax, weighted sum): Y2 is never stored, only read from low_s (a quarter of its channels)
   // split_conv changes the branches, not the fuse: its weights are branch_softmax's
-  const CRUFuse kind = o_.fuse == CRUFuse::ChannelSoftmax ? CRUFuse::ChannelSoftmax : CRUFuse::BranchSoftmax;
-  if (fused)
+  const CRUFuse kind = o_.fuse == CRUFuse::SplitConv ? CRUFuse::BranchSoftmax : o_.fuse;
+  if (fused && kind != CRUFuse::BranchFC)
     return cru_fuse_lower(Y1, stride_ > 1 ? subsample2d(low_s, stride_) : low_s, lower_weight(), kind);
   // 4. lower branch: cheap point-wise features + the reused squeezed input
   Tensor Y2 = cat({(*pwc2_)(low_s), subsample2d(low_s, stride_)}, 1);  // (N, c_out, H/s, W/s)
@@ -159,6 +181,13 @@ Tensor CRU::run(const Tensor& x, bool fused, Capture* cap) {
     return add(halves[0], halves[1]);
   }
   Tensor S = cat({S1, S2}, 1);                           // (N, 2 c_out, 1, 1)
+  if (kind == CRUFuse::BranchFC) {
+    Tensor b = softmax((*fc_)(reshape(S, {N, 2 * c_out_})), 1);  // (N, 2): one weight per branch
+    Tensor b1 = reshape(slice(b, 1, 0, 1), {N, 1, 1, 1}), b2 = reshape(slice(b, 1, 1, 2), {N, 1, 1, 1});
+    record("beta1", mul(reshape(b1, {N, 1}), Tensor::ones({N, c_out_}, b.dtype(), b.device())));
+    record("beta2", mul(reshape(b2, {N, 1}), Tensor::ones({N, c_out_}, b.dtype(), b.device())));
+    return add(mul(b1, Y1), mul(b2, Y2));
+  }
   Tensor beta = softmax(reshape(S, {N, 2, c_out_}), 1);  // over the 2 branches
   Tensor beta1 = reshape(slice(beta, 1, 0, 1), {N, c_out_, 1, 1});
   Tensor beta2 = reshape(slice(beta, 1, 1, 2), {N, c_out_, 1, 1});

@@ -22,15 +22,31 @@ using math::CRUFuse;
 using math::GroupNormKind;
 using math::SRUGate;
 enum class GammaNorm { Sum, Softmax };
+// What the SRU's gate compares with its threshold: the importance R per element (the paper), or
+// the channel weight w (seed 003's code: info_mask = w_gamma > t, a mask per channel).
+enum class SRUMaskOn { R, W };
+// How the CRU squeezes each branch to 1/r of its channels: a learnt 1x1 convolution (the paper),
+// or every (C / (C / r))-th channel (seed 004's `x_up[:, ::stride]`), which has no weights.
+enum class CRUSqueeze { Conv, ChannelStride };
 enum class SCConvOrder { SC, CS, Parallel, S, C };
 
-// String forms as in the model config ("soft", "hard", "hard_reweighted", ...). Parsing an
-// unknown value throws an Error naming `key` and the accepted values.
+// String forms as in the model config ("soft", "hard", "hard_reweighted", ...): one table per
+// enum (layers/scconv.cpp) serves both directions. Parsing an unknown value throws an Error
+// naming `key` and the accepted values.
 SRUGate parse_sru_gate(const std::string& v, const std::string& key);
 GammaNorm parse_gamma_norm(const std::string& v, const std::string& key);
 GroupNormKind parse_gn_kind(const std::string& v, const std::string& key);
+SRUMaskOn parse_sru_mask_on(const std::string& v, const std::string& key);
 CRUFuse parse_cru_fuse(const std::string& v, const std::string& key);
+CRUSqueeze parse_cru_squeeze(const std::string& v, const std::string& key);
 SCConvOrder parse_scconv_order(const std::string& v, const std::string& key);
+const char* name_of(SRUGate e);
+const char* name_of(GammaNorm e);
+const char* name_of(GroupNormKind e);
+const char* name_of(SRUMaskOn e);
+const char* name_of(CRUFuse e);
+const char* name_of(CRUSqueeze e);
+const char* name_of(SCConvOrder e);
 
 struct SRUOptions {
   int64_t groups = 16;      // GN groups; must divide the channels
@@ -38,6 +54,7 @@ struct SRUOptions {
   SRUGate gate = SRUGate::Soft;
   GammaNorm gamma_norm = GammaNorm::Sum;
   GroupNormKind gn = GroupNormKind::Torch;
+  SRUMaskOn mask_on = SRUMaskOn::R;
 };
 
 struct CRUOptions {
@@ -46,6 +63,8 @@ struct CRUOptions {
   int64_t groups = 2;   // g, of the GWC
   int64_t kernel = 3;   // k, of the GWC
   CRUFuse fuse = CRUFuse::BranchSoftmax;
+  CRUSqueeze squeeze_kind = CRUSqueeze::Conv;
+  bool gwc_bias = true;  // the community code keeps the GWC's bias; seed 000 has none
 };
 
 struct SCConvOptions {
@@ -68,6 +87,8 @@ class SRU : public Module {
   std::string type() const override { return "SRU"; }
   std::shared_ptr<Module> gn;
   const SRUOptions& options() const { return o_; }
+  // The gate threshold t, in (0, 1); the training loop's threshold warm-up sets it per epoch.
+  void set_threshold(double t);
   Tensor gamma() const;  // the GN scale, (C)
   Tensor beta() const;   // the GN shift, (C)
 
@@ -98,6 +119,7 @@ class CRU : public Module {
   Tensor upper_weight() const;  // GWC and PWC1 as one dense k x k weight (c_out, up_squeezed, k, k)
   Tensor lower_weight() const;  // PWC2 and the identity as one 1x1 weight (c_out, low_squeezed, 1, 1)
   std::shared_ptr<Conv2d> split_conv_up_, split_conv_low_, squeeze1_, squeeze2_, gwc_, pwc1_, pwc2_;
+  std::shared_ptr<Linear> fc_;  // fuse branch_fc
   int64_t c_out_, stride_;
   CRUOptions o_;
 };
@@ -112,8 +134,13 @@ class SCConv : public Module {
  private:
   std::shared_ptr<SRU> sru_;
   std::shared_ptr<CRU> cru_;
+  Tensor parallel_sru(const Tensor& s) const;  // order "parallel": SRU(x) onto CRU(x)'s shape
   std::shared_ptr<Conv2d> conv_;  // order "S": SRU then a plain k x k conv
+  int64_t c_in_, c_out_, stride_;
   SCConvOptions o_;
 };
+
+// Sets the gate threshold of every SRU under `root` (the training loop's threshold warm-up).
+void set_sru_threshold(Module& root, double t);
 
 }  // namespace scconv

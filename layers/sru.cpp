@@ -3,6 +3,7 @@
 //   2. w = gamma / sum(gamma)                  (gamma_norm "sum", paper Eq. 2) or softmax(gamma)
 //   3. R = sigmoid(G * w)                      w broadcast per channel
 //   4. W1, W2 = gate(R, t)                     informative / less informative weights
+//      (sru.mask_on "w", seed 003: the mask compares w, per channel, instead of R)
 //      X1 = W1 * x, X2 = W2 * x                applied to the raw input x
 //   5. out = cat(X11 + X22, X12 + X21)         cross reconstruction of the channel halves
 // forward_unfused() runs these steps as separate ops (read it to learn the SRU); forward() runs
@@ -46,6 +47,8 @@ Tensor SRU::forward(const Tensor& x) {
   // `scconv summary` lists every module call: there the SRU runs step by step (the same values),
   // so that its group norm shows as a row of its own.
   if (SummaryRecorder::active()) return forward_unfused(x);
+  // the fused kernel gates on R; a mask on w (seed 003) runs step by step
+  if (o_.mask_on == SRUMaskOn::W) return steps(x, capture());
   if (capture()) {  // the fused output, and the steps recorded from a separate pass
     Tensor y = forward_fused(x);
     autograd::NoGradGuard ng;
@@ -122,7 +125,8 @@ Tensor SRU::steps(const Tensor& x, Capture* cap) {
   Tensor R = sigmoid(mul(G, reshape(w, {1, c_, 1, 1})));  // (N, C, H, W)
   record("R", R);
   // 4. gate
-  Tensor info = gt(R, o_.threshold);  // uint8 mask: R > t
+  Tensor info = o_.mask_on == SRUMaskOn::R ? gt(R, o_.threshold)  // uint8 mask: R > t
+                                          : gt(reshape(w, {1, c_, 1, 1}), o_.threshold);  // w > t, per channel
   Tensor one = Tensor::full({}, 1.0, x.dtype(), x.device()), zero = Tensor::full({}, 0.0, x.dtype(), x.device());
   Tensor W1, W2;
   switch (o_.gate) {
@@ -147,7 +151,17 @@ Tensor SRU::steps(const Tensor& x, Capture* cap) {
   // 5. cross reconstruction
   const int64_t h = c_ / 2;
   auto x1 = split(X1, {h, h}, 1), x2 = split(X2, {h, h}, 1);
-  return cat({add(x1[0], x2[1]), add(x1[1], x2[0])}, 1);
+  Tensor out = cat({add(x1[0], x2[1]), add(x1[1], x2[0])}, 1);
+  if (cap && o_.mask_on == SRUMaskOn::W) {  // no fused kernel here: both outputs are this one
+    cap->put(*this, "output_unfused", out);
+    cap->put(*this, "output", out);
+  }
+  return out;
+}
+
+void SRU::set_threshold(double t) {
+  SCCONV_CHECK(t > 0 && t < 1, describe(*this) << ": the threshold must be in (0, 1), got " << t);
+  o_.threshold = t;
 }
 
 }  // namespace scconv

@@ -18,12 +18,6 @@ const char* placement_name(Placement p) {
   }
   return "?";
 }
-template <class E>
-const char* enum_name(E e, std::initializer_list<std::pair<const char*, E>> table) {
-  for (auto& [n, v] : table)
-    if (v == e) return n;
-  return "?";
-}
 }  // namespace
 
 int64_t ModelConfig::depth() const { return std::stoll(arch.substr(6)); }
@@ -83,7 +77,7 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& sourc
     SCCONV_CHECK(cru.kernel >= 1 && cru.kernel % 2 == 1, "scconv.kernel: must be odd and >= 1, got " << cru.kernel);
     c.scconv.order = parse_scconv_order(s.str("order", "S+C"), "scconv.order");
     config::Reader sr = s.child("sru");
-    sr.only({"groups", "threshold", "gate", "gamma_norm", "gn"});
+    sr.only({"groups", "threshold", "gate", "gamma_norm", "gn", "mask_on"});
     SRUOptions& sru = c.scconv.sru;
     sru.groups = sr.integer("groups", 16, 1, 4096);
     sru.threshold = sr.num("threshold", 0.5);
@@ -92,9 +86,12 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& sourc
     sru.gate = parse_sru_gate(sr.str("gate", "soft"), "scconv.sru.gate");
     sru.gamma_norm = parse_gamma_norm(sr.str("gamma_norm", "sum"), "scconv.sru.gamma_norm");
     sru.gn = parse_gn_kind(sr.str("gn", "torch"), "scconv.sru.gn");
+    sru.mask_on = parse_sru_mask_on(sr.str("mask_on", "R"), "scconv.sru.mask_on");
     config::Reader cr = s.child("cru");
-    cr.only({"fuse"});
+    cr.only({"fuse", "squeeze_kind", "gwc_bias"});
     cru.fuse = parse_cru_fuse(cr.str("fuse", "branch_softmax"), "scconv.cru.fuse");
+    cru.squeeze_kind = parse_cru_squeeze(cr.str("squeeze_kind", "conv"), "scconv.cru.squeeze_kind");
+    cru.gwc_bias = cr.boolean("gwc_bias", true);
     return c;
   } catch (const Error& e) {
     if (source.empty()) throw;
@@ -112,18 +109,10 @@ nlohmann::json ModelConfig::to_json() const {
     const CRUOptions& c = scconv.cru;
     j["scconv"] = {
         {"placement", placement_name(placement)}, {"alpha", c.alpha}, {"squeeze", c.squeeze},
-        {"groups", c.groups}, {"kernel", c.kernel},
-        {"order", enum_name(scconv.order, {{"S+C", SCConvOrder::SC}, {"C+S", SCConvOrder::CS},
-                                           {"parallel", SCConvOrder::Parallel},
-                                           {"S", SCConvOrder::S}, {"C", SCConvOrder::C}})},
-        {"sru", {{"groups", s.groups}, {"threshold", s.threshold},
-                 {"gate", enum_name(s.gate, {{"soft", SRUGate::Soft}, {"hard", SRUGate::Hard},
-                                             {"hard_reweighted", SRUGate::HardReweighted}})},
-                 {"gamma_norm", s.gamma_norm == GammaNorm::Sum ? "sum" : "softmax"},
-                 {"gn", s.gn == GroupNormKind::Torch ? "torch" : "seed"}}},
-        {"cru", {{"fuse", enum_name(c.fuse, {{"branch_softmax", CRUFuse::BranchSoftmax},
-                                             {"channel_softmax", CRUFuse::ChannelSoftmax},
-                                             {"split_conv", CRUFuse::SplitConv}})}}}};
+        {"groups", c.groups}, {"kernel", c.kernel}, {"order", name_of(scconv.order)},
+        {"sru", {{"groups", s.groups}, {"threshold", s.threshold}, {"gate", name_of(s.gate)},
+                 {"gamma_norm", name_of(s.gamma_norm)}, {"gn", name_of(s.gn)}, {"mask_on", name_of(s.mask_on)}}},
+        {"cru", {{"fuse", name_of(c.fuse)}, {"squeeze_kind", name_of(c.squeeze_kind)}, {"gwc_bias", c.gwc_bias}}}};
   }
   return j;
 }

@@ -2,7 +2,8 @@
 //   {"arch": "resnet20", "num_classes": 10, "shortcut": "A", "conv": "scconv",
 //    "scconv": {"placement": "conv1", "alpha": 0.5, "squeeze": 2, "groups": 2, "kernel": 3,
 //               "order": "S+C", "sru": {"groups": 16, "threshold": 0.5, "gate": "soft",
-//               "gamma_norm": "sum", "gn": "torch"}, "cru": {"fuse": "branch_softmax"}}}
+//               "gamma_norm": "sum", "gn": "torch", "mask_on": "R"},
+//               "cru": {"fuse": "branch_softmax", "squeeze_kind": "conv", "gwc_bias": true}}}
 // Every key but `arch` is optional (defaults as in the spec). Unknown keys and bad values are
 // errors naming the dotted key. Presets live in configs/models/NAME.json.
 #pragma once

@@ -109,6 +109,23 @@ TEST_CASE("CIFAR-10 and CIFAR-100 binary files load") {
   write(c / "test.bin", cifar_records(2, 2, 0));
   Dataset t100 = load_cifar(c.string(), true, true);
   CHECK(t100.labels.to_vector<int64_t>() == std::vector<int64_t>{95, 96, 97});
+  CHECK(t100.classes[95] == "class95");  // no meta file: numbered
+  // with the dataset's meta file: its class names, in label order (CRLF and blank lines allowed)
+  std::string names;
+  for (int i = 0; i < 100; ++i) names += "name" + std::to_string(i) + (i % 7 ? "\n" : "\r\n\n");
+  write(c / "fine_label_names.txt", names);
+  t100 = load_cifar(c.string(), true, false);
+  CHECK(t100.classes.size() == 100);
+  CHECK(t100.classes[0] == "name0");
+  CHECK(t100.classes[99] == "name99");
+  write(d / "batches.meta.txt", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n");
+  CHECK(load_cifar(d.string(), false, false).classes[9] == "j");
+  // a meta file that does not match is an error naming it
+  write(d / "batches.meta.txt", "a\nb\n");
+  CHECK_THROWS_WITH_AS(load_cifar(d.string(), false, false), Contains("batches.meta.txt': 2 class names, expected 10"), Error);
+  write(c / "fine_label_names.txt", std::string("bad\x01name\n"));
+  CHECK_THROWS_WITH_AS(load_cifar(c.string(), true, false), Contains("fine_label_names.txt': line 1 is not a plain class name"), Error);
+  fs::remove(d / "batches.meta.txt");
 }
 
 TEST_CASE("bad CIFAR files: each problem names the file and byte offset") {

@@ -192,7 +192,7 @@ TEST_CASE("the fused SRU equals the SRU step by step, every option, float64 and 
 
 TEST_CASE("the fused CRU fuse equals the CRU step by step, every fuse and stride") {
   Generator g(0);
-  for (const char* fuse : {"branch_softmax", "channel_softmax", "split_conv"})
+  for (const char* fuse : {"branch_softmax", "channel_softmax", "split_conv", "branch_fc"})
     for (int64_t stride : {1, 2})
       for (DType dt : {DType::F64, DType::F32}) {
         const std::string what = std::string("cru_") + fuse + "_s" + std::to_string(stride);
@@ -217,6 +217,24 @@ TEST_CASE("gradcheck: CRU variants (float64, input and every conv parameter)") {
   }
   CRU wide(8, 9, 1, opts({{"alpha", 0.75}, {"kernel", 5}, {"groups", 3}}).cru, g);
   module_gradcheck("cru_alpha075_k5_g3", wide, {1, 8, 5, 5});
+  // the seeds' variants: seed 004's fuse and squeeze, seed 000's GWC without bias
+  CRU fc(8, 12, 2, opts({{"cru", {{"fuse", "branch_fc"}}}}).cru, g);
+  module_gradcheck("cru_branch_fc", fc, {2, 8, 5, 5});
+  CRU strided(16, 12, 1, opts({{"alpha", 0.75}, {"squeeze", 4}, {"groups", 1}, {"cru", {{"squeeze_kind", "channel_stride"}}}}).cru, g);
+  module_gradcheck("cru_channel_stride", strided, {2, 16, 4, 4});
+  CRU no_bias(8, 12, 2, opts({{"cru", {{"gwc_bias", false}}}}).cru, g);
+  module_gradcheck("cru_gwc_no_bias", no_bias, {1, 8, 5, 5});
+  CHECK(no_bias.num_parameters() + 12 == CRU(8, 12, 2, opts({}).cru, g).num_parameters());
+  // (no squeeze convolutions: 12 -> 3 and 4 -> 1)
+  CHECK(strided.num_parameters() + 12 * 3 + 4 * 1 == CRU(16, 12, 1, opts({{"alpha", 0.75}, {"squeeze", 4}, {"groups", 1}}).cru, g).num_parameters());
+}
+
+TEST_CASE("gradcheck: SRU with the mask on w (seed 003, float64)") {
+  Generator g(0);
+  for (const char* gate : {"soft", "hard_reweighted"}) {
+    SRU m(8, opts({{"sru", {{"groups", 2}, {"mask_on", "w"}, {"gate", gate}, {"threshold", 0.125}}}}).sru, g);
+    module_gradcheck(std::string("sru_mask_on_w_") + gate, m, {2, 8, 4, 4});
+  }
 }
 
 TEST_CASE("gradcheck: SCConv orders (float64)") {
@@ -227,6 +245,14 @@ TEST_CASE("gradcheck: SCConv orders (float64)") {
   }
   SCConv par(8, 8, 1, opts({{"order", "parallel"}, {"sru", {{"groups", 4}}}}), g);
   module_gradcheck("scconv_parallel", par, {2, 8, 4, 4});
+  // parallel where SRU(x) is mapped onto CRU(x): stride 2, and stride 2 with more channels
+  SCConv par_down(8, 8, 2, opts({{"order", "parallel"}, {"sru", {{"groups", 4}}}}), g);
+  module_gradcheck("scconv_parallel_stride2", par_down, {2, 8, 5, 5});
+  SCConv par_wide(8, 12, 2, opts({{"order", "parallel"}, {"sru", {{"groups", 4}}}}), g);
+  module_gradcheck("scconv_parallel_wide", par_wide, {2, 8, 5, 5});
+  // and it keeps the parameters of order "C" plus the SRU's group norm (the paper's Table 1)
+  SCConv only_c(8, 12, 2, opts({{"order", "C"}}), g);
+  CHECK(par_wide.num_parameters() == only_c.num_parameters() + 2 * 8);
 }
 
 TEST_CASE("invalid SCConv combinations fail naming the module and values") {
@@ -238,8 +264,8 @@ TEST_CASE("invalid SCConv combinations fail naming the module and values") {
   CHECK_THROWS_WITH_AS(CRU(4, 4, 1, opts({{"alpha", 0.2}}).cru, g),
                        Contains("CRU: alpha=0.2 leaves a branch empty with c_in=4 (up=0, low=4)"), Error);
   CHECK_THROWS_WITH_AS(CRU(4, 4, 1, opts({{"squeeze", 4}}).cru, g), Contains("squeeze=4 leaves a branch empty"), Error);
-  CHECK_THROWS_WITH_AS(SCConv(16, 32, 2, opts({{"order", "parallel"}}), g),
-                       Contains("order \"parallel\" sums SRU(x) and CRU(x), so it needs c_in == c_out and stride 1"), Error);
+  CHECK_THROWS_WITH_AS(SCConv(32, 16, 1, opts({{"order", "parallel"}}), g),
+                       Contains("order \"parallel\" adds SRU(x) (32 channels) to CRU(x) (16), so it needs c_out >= c_in"), Error);
   // In a model the error names the block.
   CHECK_THROWS_WITH_AS(build_model(parse_model_config({{"arch", "resnet20"}, {"conv", "scconv"}, {"scconv", {{"sru", {{"groups", 32}}}}}}), g),
                        Contains("model resnet20, block layer1.0: SRU: sru.groups=32 must divide channels=16"), Error);

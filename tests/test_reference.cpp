@@ -246,8 +246,12 @@ TEST_CASE("Winograd convolutions match the reference (forward and both backward 
       ConvAlgorithmGuard a(ConvAlgorithm::Auto);
       wino = forward_backward(conv, in_cl, proj);
     }
-    // Not the same bits (so the Winograd kernels did run), but the same values.
-    CHECK(max_abs(sub(wino[0], direct[0])) > 0);
+    // Not the same bits (so the Winograd kernels did run), but the same values. Without
+    // AVX-512 oneDNN has no Winograd kernels and both are direct.
+    if (cpu_winograd_available())
+      CHECK(max_abs(sub(wino[0], direct[0])) > 0);
+    else
+      MESSAGE("skipped the 'Winograd ran' check: this CPU has no AVX-512, so oneDNN runs every convolution direct");
     for (size_t k = 0; k < direct.size(); ++k)
       CHECK_CLOSE(wino[k], direct[k], 1e-3, 1e-4 * std::max(1.0, max_abs(direct[k])),
                   "winograd vs direct, tensor " << k);

@@ -19,6 +19,7 @@
 #include "apps/trainer.h"
 #include "core/config.h"
 #include "core/safetensors.h"
+#include "models/resnet.h"
 #include "synthetic_cifar.h"
 #include "test_util.h"
 
@@ -250,4 +251,75 @@ TEST_CASE("training config errors name the key") {
   CHECK_THROWS_WITH_AS(cmd_train({"--resume", "/nonexistent/run"}), Contains("--resume: no checkpoint in '/nonexistent/run/checkpoint'"), Error);
   for (const char* preset : {"quick", "resnet20", "resnet20-scconv", "resnet56", "resnet56-scconv", "resnet50-cifar", "resnet50-cifar-scconv"})
     CHECK_NOTHROW(parse_train_config(load_train_preset(preset)));
+}
+
+TEST_CASE("--set model.* works on a preset that names its model by string") {
+  nlohmann::json j = load_train_preset("resnet20-scconv");
+  REQUIRE(j["model"].is_string());
+  apply_train_set(j, "model.scconv.alpha=0.25");
+  apply_train_set(j, "model.scconv.order=parallel");
+  const TrainConfig c = parse_train_config(j);
+  CHECK(c.model.scconv.cru.alpha == 0.25);
+  CHECK(c.model.scconv.order == SCConvOrder::Parallel);
+  CHECK(c.model.arch == "resnet20");  // the rest of the preset stays
+  CHECK(c.model.scconv.sru.groups == 16);
+  // replacing the preset by name, then setting one of its keys
+  apply_train_set(j, "model=resnet56-scconv");
+  apply_train_set(j, "model.scconv.alpha=0.75");
+  CHECK(parse_train_config(j).model.arch == "resnet56");
+  CHECK(parse_train_config(j).model.scconv.cru.alpha == 0.75);
+  // the command line does the same
+  nlohmann::json k = load_train_preset("resnet20");
+  apply_train_set(k, "model.num_classes=7");
+  CHECK(parse_train_config(k).model.num_classes == 7);
+  nlohmann::json bad = load_train_preset("resnet20-scconv");
+  apply_train_set(bad, "model.scconv.alpah=0.25");
+  CHECK_THROWS_WITH_AS(parse_train_config(bad), Contains("unknown key 'model.scconv.alpah'"), Error);
+}
+
+TEST_CASE("CIFAR-100 presets: 100 classes, CIFAR-100's statistics and data folder") {
+  for (const char* preset : {"resnet50-cifar100", "resnet50-cifar100-scconv", "resnet56-cifar100", "resnet56-cifar100-scconv"}) {
+    CAPTURE(preset);
+    const TrainConfig c = parse_train_config(load_train_preset(preset));
+    CHECK(c.model.num_classes == 100);
+    CHECK(c.dataset == "cifar100");
+    CHECK(c.data_dir == "data/cifar-100-binary");
+    CHECK(c.augment.mean == std::vector<double>{0.5071, 0.4865, 0.4409});
+    CHECK(c.augment.std == std::vector<double>{0.2673, 0.2564, 0.2762});
+    CHECK(c.model.use_scconv == (std::string(preset).find("scconv") != std::string::npos));
+  }
+}
+
+TEST_CASE("schedule.sru_threshold_start: seed 004's threshold warm-up in training steps, t in evaluations") {
+  nlohmann::json j = base_config("scconv_warmup", 2);
+  j["model"] = {{"arch", "resnet20"}, {"conv", "scconv"}, {"scconv", {{"sru", {{"threshold", 0.5}}}}}};
+  j["schedule"]["sru_threshold_start"] = 0.3;
+  const TrainConfig c = parse_train_config(j);
+  CHECK(c.sru_threshold(0) == doctest::Approx(0.3));
+  CHECK(c.sru_threshold(1) == doctest::Approx(0.4));  // min(0.5, 0.3 + 0.2 e / 2)
+  nlohmann::json ten = j;
+  ten["epochs"] = 10;
+  CHECK(parse_train_config(ten).sru_threshold(3) == doctest::Approx(0.36));
+  CHECK(parse_train_config(parse_train_config(j).to_json()).sru_threshold_start == 0.3);  // round trip
+  REQUIRE(run(j) == 0);
+  std::vector<double> seen;
+  std::ifstream metrics(j["out"].get<std::string>() + "/metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);) seen.push_back(nlohmann::json::parse(line)["sru_threshold"]);
+  CHECK(seen == std::vector<double>{0.3, 0.4});
+  // the final evaluation uses t = 0.5: scconv eval of the checkpoint gives the run's final accuracy
+  const nlohmann::json summary = nlohmann::json::parse(std::ifstream(j["out"].get<std::string>() + "/summary.json"));
+  Generator g(0);
+  auto model = build_model(c.model, g);
+  load_checkpoint(j["out"].get<std::string>() + "/checkpoint", *model, nullptr, nullptr);
+  const Datasets d = load_datasets(c);
+  CHECK(evaluate(*model, d.test, c.augment).accuracy == summary["final_test_acc"].get<double>());
+  // bad values
+  for (double bad : {0.0, 0.6}) {
+    nlohmann::json b = j;
+    b["schedule"]["sru_threshold_start"] = bad;
+    CHECK_THROWS_WITH_AS(parse_train_config(b), Contains("schedule.sru_threshold_start"), Error);
+  }
+  nlohmann::json plain = base_config("scconv_warmup_plain", 1);
+  plain["schedule"]["sru_threshold_start"] = 0.3;
+  CHECK_THROWS_WITH_AS(parse_train_config(plain), Contains("the model has no SCConv units"), Error);
 }

@@ -49,6 +49,27 @@ MODULE_CASES = [
     ("scconv_seed_variants", "scconv", 16, 32, 2, [2, 16, 7, 7],
      {"sru": {**G4, "gn": "seed", "gamma_norm": "softmax", "gate": "hard_reweighted"},
       "cru": {"fuse": "channel_softmax"}}),
+    # "parallel" where SRU(x) and CRU(x) differ in shape: SRU(x) taken at every stride-th pixel and
+    # zero-padded to c_out channels, as the option-A shortcut maps x (docs/scconv.md)
+    ("scconv_parallel_stride2", "scconv", 16, 32, 2, [2, 16, 7, 7], {"order": "parallel", "sru": G4}),
+    ("scconv_parallel_stride2_same_width", "scconv", 16, 16, 2, [2, 16, 8, 8], {"order": "parallel", "sru": G4}),
+    # seed 003: the mask on w = softmax(gamma) per channel (gamma ~ [0.8, 1.2] puts w near 1/16:
+    # t = 0.0625 splits the channels), reweighted by R; and the soft gate with a mask on w
+    ("sru_mask_on_w_seed003", "sru", 16, 16, 1, [2, 16, 5, 5],
+     {"sru": {**G4, "mask_on": "w", "gate": "hard_reweighted", "gamma_norm": "softmax", "threshold": 0.0625}}),
+    ("sru_mask_on_w_soft", "sru", 16, 16, 1, [2, 16, 5, 5], {"sru": {**G4, "mask_on": "w", "threshold": 0.0625}}),
+    # seed 004's threshold warm-up min(0.5, 0.3 + 0.2 epoch / epochs) at epoch 3 of 10: t = 0.36
+    ("sru_threshold_warmup_epoch3", "sru", 16, 16, 1, [2, 16, 5, 5], {"sru": {**G4, "threshold": 0.36}}),
+    # seed 000: the GWC without bias
+    ("cru_gwc_no_bias", "cru", 16, 32, 2, [2, 16, 7, 7], {"cru": {"gwc_bias": False}}),
+    # seed 004: a linear layer on the pooled branches, softmax over the two branches; and the
+    # channel-striding squeeze (every (C / (C / r))-th channel, no weights), also where it is uneven
+    ("cru_branch_fc", "cru", 16, 32, 2, [2, 16, 7, 7], {"cru": {"fuse": "branch_fc"}}),
+    ("cru_channel_stride", "cru", 16, 16, 1, [2, 16, 6, 6], {"cru": {"squeeze_kind": "channel_stride"}}),
+    ("cru_channel_stride_uneven", "cru", 24, 24, 1, [2, 24, 6, 6],
+     {"alpha": 0.75, "squeeze": 4, "cru": {"squeeze_kind": "channel_stride"}}),
+    ("scconv_seed004", "scconv", 16, 32, 2, [2, 16, 7, 7],
+     {"sru": G4, "cru": {"fuse": "branch_fc", "squeeze_kind": "channel_stride"}}),
 ]
 
 SC = {"conv": "scconv"}
@@ -68,6 +89,9 @@ MODEL_CASES = [
     # (inputs leave 2x2 maps in the last stage: with 1x1 maps and batch 2 every BN there
     #  normalises two values, its input gradient is pure cancellation and no comparison holds)
     ("resnet50_cifar_scconv", {"arch": "resnet50", "stem": "cifar", **SC}, [2, 3, 16, 16]),
+    # Table 1's "C & S (parallel)" on a whole model: every conv1, stride-2 and widening ones included
+    ("resnet20_scconv_parallel", {"arch": "resnet20", **SC, "scconv": {"order": "parallel", "sru": {"threshold": 0.48}}},
+     [2, 3, 16, 16]),
     ("resnet50_imagenet_stem", {"arch": "resnet50", "stem": "imagenet", "num_classes": 7}, [2, 3, 64, 64]),
 ]
 

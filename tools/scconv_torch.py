@@ -89,10 +89,12 @@ class SRU(nn.Module):
     track_gate_margin = False
     min_gate_margin = float("inf")
 
-    def __init__(self, c, groups=16, threshold=0.5, gate="soft", gamma_norm="sum", gn="torch"):
+    def __init__(self, c, groups=16, threshold=0.5, gate="soft", gamma_norm="sum", gn="torch",
+                 mask_on="R"):
         super().__init__()
         self.gn = nn.GroupNorm(groups, c) if gn == "torch" else GroupBatchnorm2d(c, groups)
         self.t, self.gate, self.gamma_norm, self.kind = threshold, gate, gamma_norm, gn
+        self.mask_on = mask_on  # "w": seed 003's info_mask = w_gamma > t, one mask per channel
 
     def forward(self, x):
         g = self.gn(x)
@@ -101,7 +103,7 @@ class SRU(nn.Module):
         r = torch.sigmoid(g * w.view(1, -1, 1, 1))
         if SRU.track_gate_margin:
             SRU.min_gate_margin = min(SRU.min_gate_margin, (r - self.t).abs().min().item())
-        info = r > self.t
+        info = r > self.t if self.mask_on == "R" else (w.view(1, -1, 1, 1) > self.t).expand_as(r)
         one, zero = torch.ones_like(r), torch.zeros_like(r)
         if self.gate == "soft":
             w1, w2 = torch.where(info, one, r), torch.where(info, zero, r)
@@ -117,27 +119,35 @@ class SRU(nn.Module):
 # ---- CRU -------------------------------------------------------------------------------------------
 class CRU(nn.Module):
     def __init__(self, c_in, c_out, stride=1, alpha=0.5, squeeze=2, groups=2, kernel=3,
-                 fuse="branch_softmax"):
+                 fuse="branch_softmax", squeeze_kind="conv", gwc_bias=True):
         super().__init__()
         self.up = int(math.floor(alpha * c_in))
         self.low = c_in - self.up
         ups, lows = self.up // squeeze, self.low // squeeze
-        self.fuse, self.stride, self.c_out = fuse, stride, c_out
+        self.ups, self.lows = ups, lows
+        self.fuse, self.stride, self.c_out, self.squeeze_kind = fuse, stride, c_out, squeeze_kind
         if fuse == "split_conv":
             self.split_conv_up = nn.Conv2d(c_in, self.up, 1, bias=False)
             self.split_conv_low = nn.Conv2d(c_in, self.low, 1, bias=False)
-        self.squeeze1 = nn.Conv2d(self.up, ups, 1, bias=False)
-        self.squeeze2 = nn.Conv2d(self.low, lows, 1, bias=False)
-        self.GWC = nn.Conv2d(ups, c_out, kernel, stride, kernel // 2, groups=groups, bias=True)
+        if squeeze_kind == "conv":
+            self.squeeze1 = nn.Conv2d(self.up, ups, 1, bias=False)
+            self.squeeze2 = nn.Conv2d(self.low, lows, 1, bias=False)
+        self.GWC = nn.Conv2d(ups, c_out, kernel, stride, kernel // 2, groups=groups, bias=gwc_bias)
         self.PWC1 = nn.Conv2d(ups, c_out, 1, stride, bias=False)
         self.PWC2 = nn.Conv2d(lows, c_out - lows, 1, stride, bias=False)
+        if fuse == "branch_fc":  # seed 004: a linear layer on the pooled branches -> 2 logits
+            self.fc = nn.Linear(2 * c_out, 2)
 
     def forward(self, x):
         if self.fuse == "split_conv":
             up, low = self.split_conv_up(x), self.split_conv_low(x)
         else:
             up, low = torch.split(x, [self.up, self.low], dim=1)
-        up, low = self.squeeze1(up), self.squeeze2(low)
+        if self.squeeze_kind == "conv":
+            up, low = self.squeeze1(up), self.squeeze2(low)
+        else:  # seed 004's x_up[:, ::s], s = C // (C // r), its first C // r channels
+            up = up[:, ::self.up // self.ups][:, :self.ups]
+            low = low[:, ::self.low // self.lows][:, :self.lows]
         y1 = self.GWC(up) + self.PWC1(up)
         y2 = torch.cat([self.PWC2(low), low[:, :, ::self.stride, ::self.stride]], dim=1)
         if self.fuse == "channel_softmax":
@@ -146,6 +156,9 @@ class CRU(nn.Module):
             a, b = torch.split(z, z.shape[1] // 2, dim=1)
             return a + b
         s = torch.cat([F.adaptive_avg_pool2d(y1, 1), F.adaptive_avg_pool2d(y2, 1)], dim=1)
+        if self.fuse == "branch_fc":
+            b = F.softmax(self.fc(s.flatten(1)), dim=1)  # (N, 2), over the branches
+            return b[:, 0].view(-1, 1, 1, 1) * y1 + b[:, 1].view(-1, 1, 1, 1) * y2
         beta = F.softmax(s.view(s.shape[0], 2, self.c_out), dim=1)
         b1 = beta[:, 0].reshape(-1, self.c_out, 1, 1)
         b2 = beta[:, 1].reshape(-1, self.c_out, 1, 1)
@@ -158,7 +171,7 @@ class SCConv(nn.Module):
         super().__init__()
         sru, cru = dict(sru or {}), dict(cru or {})
         cru.setdefault("kernel", kernel)
-        self.order = order
+        self.order, self.stride, self.extra = order, stride, c_out - c_in
         if order in ("S+C", "parallel"):
             self.SRU = SRU(c_in, **sru)
             self.CRU = CRU(c_in, c_out, stride, **cru)
@@ -177,8 +190,11 @@ class SCConv(nn.Module):
             return self.CRU(self.SRU(x))
         if self.order == "C+S":
             return self.SRU(self.CRU(x))
-        if self.order == "parallel":
-            return self.SRU(x) + self.CRU(x)
+        if self.order == "parallel":  # the SRU's output mapped as an option-A shortcut maps x
+            s = self.SRU(x)[:, :, ::self.stride, ::self.stride]
+            if self.extra > 0:
+                s = F.pad(s, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+            return s + self.CRU(x)
         if self.order == "S":
             return self.conv(self.SRU(x))
         return self.CRU(x)

@@ -337,4 +337,22 @@ Tensor CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, 
   return y;
 }
 
+bool cpu_winograd_available() {
+  static const bool ok = [] {  // oneDNN's answer for a shape its kernels cover (32 -> 48 3x3)
+    using tag = memory::format_tag;
+    using dt = memory::data_type;
+    const memory::desc x({1, 32, 16, 16}, dt::f32, tag::any), w({48, 32, 3, 3}, dt::f32, tag::any),
+        y({1, 48, 16, 16}, dt::f32, tag::any);
+    try {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd, x, w,
+                                        y, {1, 1}, {1, 1}, {1, 1});
+      dnnl::convolution_forward::primitive_desc pd(d, engine());
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return ok;
+}
+
 }  // namespace scconv

@@ -15,8 +15,10 @@
 namespace scconv::math {
 
 // SplitConv is the CRU variant whose branches are split convolutions (layers/cru.cpp); it fuses
-// with branch_softmax weights, so the kernels take the two softmax kinds only.
-enum class CRUFuse : uint8_t { BranchSoftmax, ChannelSoftmax, SplitConv };
+// with branch_softmax weights. BranchFC (seed 004) weighs each branch as a whole by a softmax of
+// a linear layer on the pooled branches; layers/cru.cpp runs it as separate ops. The kernels take
+// the two softmax kinds only.
+enum class CRUFuse : uint8_t { BranchSoftmax, ChannelSoftmax, SplitConv, BranchFC };
 
 // Calls f(base, count, stride) for every softmax group of an (N, 2, C) array.
 template <class F>
