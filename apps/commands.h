@@ -15,5 +15,6 @@ int cmd_eval(const Args& args);
 int cmd_bench(const Args& args);
 int cmd_explain(const Args& args);
 int cmd_report(const Args& args);
+int cmd_ablate(const Args& args);
 
 }  // namespace scconv::apps

@@ -4,7 +4,7 @@
 //   1   a user error: bad input, config or data, a file that cannot be read or written
 //   2   a usage error: unknown command or option, a missing or malformed option value
 //   3   an internal fault (a bug: please report it with the command line)
-//   130 stopped by Ctrl-C / SIGTERM after writing a checkpoint (scconv train)
+//   130 stopped by Ctrl-C / SIGTERM after writing a checkpoint (scconv train, scconv ablate)
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -36,6 +36,8 @@ const Command kCommands[] = {
      "one HTML page of training runs: curves overlaid, tables, per-class accuracy, SCConv figures"},
     {"bench", scconv::apps::cmd_bench,
      "training and inference throughput, memory and time per op family, on synthetic data"},
+    {"ablate", scconv::apps::cmd_ablate,
+     "an ablation grid (configs/ablations/) as resumable runs, sharded over processes or a Slurm array; --collect tables"},
 };
 
 int usage(std::ostream& os) {

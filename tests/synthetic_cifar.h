@@ -50,4 +50,14 @@ inline void write_synthetic_cifar(const std::filesystem::path& d) {
   file("test_batch.bin", 128);
 }
 
+// The synthetic files in <scratch>/data, written on the first call of the process.
+inline std::filesystem::path synthetic_cifar_in(const std::filesystem::path& scratch) {
+  static const std::filesystem::path d = [&] {
+    std::filesystem::path p = scratch / "data";
+    write_synthetic_cifar(p);
+    return p;
+  }();
+  return d;
+}
+
 }  // namespace scconv::testing

@@ -39,14 +39,7 @@ namespace fs = std::filesystem;
 
 namespace {
 fs::path scratch() { return testing::scratch_dir("scconv_test_robust_"); }
-fs::path data_dir() {
-  static fs::path d = [] {
-    fs::path p = scratch() / "data";
-    testing::write_synthetic_cifar(p);
-    return p;
-  }();
-  return d;
-}
+fs::path data_dir() { return testing::synthetic_cifar_in(scratch()); }
 void write(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
 // The real binary: exit code and stderr.
