@@ -11,6 +11,7 @@
 #include "apps/format.h"
 #include "apps/report.h"
 #include "apps/svg.h"
+#include "core/error.h"
 #include "core/file_io.h"
 
 namespace scconv::apps {
@@ -69,14 +70,22 @@ std::vector<std::string> cells_of(const CellRow& r, size_t seeds) {
   return c;
 }
 
-CellRow gather(const AblationPlan& plan, const AblationCell& cell, std::vector<RunRecord>& done) {
+// The finished runs of a cell; a finished run whose folder does not read goes to `unreadable`.
+CellRow gather(const AblationPlan& plan, const AblationCell& cell, std::vector<RunRecord>& done,
+               std::vector<std::pair<const AblationRun*, std::string>>& unreadable) {
   CellRow row;
   row.cell = &cell;
   for (size_t i : cell.runs) {
     const AblationRun& r = plan.runs[i];
     const std::string dir = r.config["out"].get<std::string>();
     if (!fs::exists(fs::path(dir) / "summary.json")) continue;
-    RunRecord rec = load_run(dir, ReportOptions{"", false});
+    RunRecord rec;
+    try {
+      rec = load_run(dir, ReportOptions{"", false});
+    } catch (const Error& e) {
+      unreadable.emplace_back(&r, e.what());
+      continue;
+    }
     rec.name = r.id;
     row.finished++;
     row.test_acc.v.push_back(100 * rec.summary.value("final_test_acc", NAN));
@@ -107,11 +116,13 @@ std::string csv_field(const std::string& s) {
 std::string collect_results(const AblationPlan& plan, const std::string& out) {
   std::vector<RunRecord> done;
   std::vector<CellRow> rows;
-  for (const AblationCell& c : plan.cells) rows.push_back(gather(plan, c, done));
+  std::vector<std::pair<const AblationRun*, std::string>> unreadable;
+  for (const AblationCell& c : plan.cells) rows.push_back(gather(plan, c, done, unreadable));
   const size_t seeds = plan.cells.empty() ? 0 : plan.cells[0].runs.size();
   std::vector<std::pair<const AblationRun*, RunStatus>> missing;
   for (const AblationRun& r : plan.runs)
     if (RunStatus s = run_status(out, r); s.state != RunState::Done) missing.emplace_back(&r, s);
+  for (auto& [r, why] : unreadable) missing.emplace_back(r, RunStatus{RunState::Done, "finished, but its folder does not read: " + why});
 
   // ---- Markdown ----
   const std::vector<std::string> h = header(plan);

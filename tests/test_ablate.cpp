@@ -226,6 +226,12 @@ TEST_CASE("two shards side by side train every run once; --collect tables their 
   CHECK(html.find("<table class=\"runs results\">") != std::string::npos);
   CHECK(html.find("variant=scconv,seed=2") != std::string::npos);  // the report of the runs follows
   CHECK(html.find("Not finished") == std::string::npos);
+  // a finished run whose folder no longer reads is listed, not averaged, and the rest collect
+  const std::string broken = p.runs[3].config["out"].get<std::string>();
+  for (const char* c : {"/checkpoint/state.json", "/checkpoint.old/state.json"}) std::ofstream(broken + c) << "{}";
+  const std::string md2 = collect_results(p, out);
+  CHECK(md2.find("`" + p.runs[3].id + "`: done (finished, but its folder does not read: ") != std::string::npos);
+  CHECK(md2.find("1/2 (incomplete)") != std::string::npos);
 }
 
 TEST_CASE("a stopped shard's run resumes to the weights of an uninterrupted run") {
