@@ -259,8 +259,11 @@ int run_shard(const AblationPlan& plan, const std::string& out, const ShardOptio
   sa.sa_handler = on_signal;
   ::sigaction(SIGINT, &sa, &old_int);
   ::sigaction(SIGTERM, &sa, &old_term);
-  for (size_t i = 0; i < mine.size() && !g_stop.load(); ++i)
-    loop.attempt(*mine[i], "[" + std::to_string(i + 1) + "/" + std::to_string(mine.size()) + "]");
+  for (size_t i = 0; i < mine.size() && !g_stop.load(); ++i) {
+    char tag[48];
+    std::snprintf(tag, sizeof tag, "[%zu/%zu]", i + 1, mine.size());
+    loop.attempt(*mine[i], tag);
+  }
   // then whatever no shard has claimed (a shard that finished its share early, or one whose
   // list was taken after a run had finished, leaves nothing behind)
   for (const AblationRun& r : plan.runs) {
