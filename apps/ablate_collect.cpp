@@ -90,13 +90,9 @@ CellRow gather(const AblationPlan& plan, const AblationCell& cell, std::vector<R
     row.finished++;
     row.test_acc.v.push_back(100 * rec.summary.value("final_test_acc", NAN));
     if (rec.summary.value("best_selected_on", std::string()) == "val") row.val_acc.v.push_back(100 * rec.best_acc);
-    double images = 0, seconds = 0;
-    for (const nlohmann::json& h : rec.history) {
-      images += h.value("images_per_second", 0.0) * h.value("epoch_seconds", 0.0);
-      seconds += h.value("epoch_seconds", 0.0);
-    }
-    if (seconds > 0) row.images_per_s.v.push_back(images / seconds);
-    row.wall_s.v.push_back(rec.summary.value("train_seconds", seconds));
+    const RunTotals t = totals(rec);
+    if (t.seconds > 0) row.images_per_s.v.push_back(t.images / t.seconds);
+    row.wall_s.v.push_back(rec.summary.value("train_seconds", t.seconds));
     row.params = rec.params;
     row.macs = rec.macs_per_image;
     done.push_back(std::move(rec));

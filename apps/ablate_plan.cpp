@@ -147,11 +147,7 @@ AblationPlan load_plan(const std::string& file, const std::string& out, const st
       cell.id += (a ? "," : "") + axes[a].name + "=" + v.label;
       for (auto& [k, x] : v.sets) apply(cfg, k, x, file + ": axis '" + axes[a].name + "', value '" + v.label + "': " + k);
     }
-    for (const std::string& s : sets) {
-      const std::string key = s.substr(0, s.find('='));
-      expand_model_preset_for(cfg, key);
-      config::apply_set(cfg, s);
-    }
+    for (const std::string& s : sets) apply_train_set(cfg, s);
     for (int64_t seed : seeds) {
       AblationRun r;
       r.id = cell.id + (cell.id.empty() ? "" : ",") + "seed=" + std::to_string(seed);

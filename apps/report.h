@@ -46,6 +46,12 @@ RunRecord load_run(const std::string& dir, const ReportOptions& o);
 // Names the runs by their folder names, using the paths where two folder names are the same.
 void name_runs(std::vector<RunRecord>& runs);
 
+// Training time and images over a run's epochs (images/s = images / seconds).
+struct RunTotals {
+  double seconds = 0, images = 0;
+};
+RunTotals totals(const RunRecord& r);
+
 // The HTML page (apps/report_html.cpp); `preface` (HTML) goes after the heading (scconv ablate
 // puts its results table there).
 std::string render_report(const std::vector<RunRecord>& runs, const std::string& title = "scconv report",

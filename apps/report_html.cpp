@@ -42,11 +42,10 @@ double metric(const nlohmann::json& m, const char* key) {
 }
 
 // Totals over the epochs: training time and images/s over the whole run.
-struct Totals {
-  double seconds = 0, images = 0;
-};
-Totals totals(const RunRecord& r) {
-  Totals t;
+}  // namespace
+
+RunTotals totals(const RunRecord& r) {
+  RunTotals t;
   for (auto& m : r.history) {
     const double s = metric(m, "epoch_seconds"), ips = metric(m, "images_per_second");
     t.seconds += std::isfinite(s) ? s : 0;
@@ -54,6 +53,8 @@ Totals totals(const RunRecord& r) {
   }
   return t;
 }
+
+namespace {
 
 // ---- curves ----
 
@@ -135,7 +136,7 @@ std::string model_text(const nlohmann::json& model) {
 
 std::string run_table(const RunRecord& r) {
   const nlohmann::json& cfg = r.config;
-  const Totals t = totals(r);
+  const RunTotals t = totals(r);
   const nlohmann::json& last = r.history.back();
   const int64_t planned = cfg.value("epochs", int64_t(0)), done = int64_t(r.history.size());
   std::ostringstream o;
@@ -254,7 +255,7 @@ std::string render_report(const std::vector<RunRecord>& runs, const std::string&
   o << "<h2>Runs</h2>\n<table class=\"runs\"><tr><th>run</th><th>model</th><th>epochs</th><th>params</th><th>MACs</th>"
     << "<th>final test acc</th><th>best acc (split, epoch)</th><th>images/s</th><th>training time</th></tr>\n";
   for (auto& r : runs) {
-    const Totals t = totals(r);
+    const RunTotals t = totals(r);
     o << "<tr class=\"run\"><td><a href=\"#run-" << html_escape(r.name) << "\">" << html_escape(r.name) << "</a></td><td>"
       << html_escape(model_text(r.config["model"])) << "</td><td class=\"num\">" << r.history.size() << "/"
       << r.config.value("epochs", 0) << "</td><td class=\"num\">" << human(double(r.params)) << "</td><td class=\"num\">"
