@@ -6,6 +6,8 @@
 //   scconv bench --model resnet20-scconv --versus resnet20
 //                                      the two models' steps interleaved in one process: their
 //                                      speed ratio, robust to a machine whose speed drifts
+//   scconv bench --model resnet20 --precision bf16 --versus-precision fp32
+//                                      the same model in two precisions, interleaved
 // A training step is what `scconv train` runs: forward, cross-entropy, backward, SGD (momentum
 // 0.9, weight decay 5e-4). Each table row runs in its own process, so that its peak memory is
 // its own. tools/bench_vs_torch.py runs the same steps in PyTorch and prints ratios; the
@@ -98,8 +100,9 @@ struct Workload {
   std::unique_ptr<SGD> sgd;
   Tensor x, y;
   int64_t image_size = 32, macs = 0;  // macs: per image, of one forward pass
+  Precision precision = Precision::Float32;  // of its convolutions and matmuls (--precision)
 
-  Workload(const json& model_json, const std::string& label, int64_t batch) {
+  Workload(const json& model_json, const std::string& label, int64_t batch, Precision p) : precision(p) {
     ModelConfig cfg = parse_model_config(model_json, label);
     image_size = cfg.imagenet_stem ? 224 : 32;
     Generator g(0);
@@ -120,6 +123,7 @@ struct Workload {
   }
   // What `scconv train` runs per batch (call with the model in train mode).
   void train_step() {
+    autograd::AutocastGuard autocast(precision);
     Tensor loss = cross_entropy((*model)(x), y);
     sgd->zero_grad();
     autograd::backward(loss);
@@ -128,6 +132,7 @@ struct Workload {
   }
   // Eval mode, no autograd.
   void eval_step() {
+    autograd::AutocastGuard autocast(precision);
     autograd::NoGradGuard ng;
     (*model)(x);
     wait_for_device();
@@ -136,9 +141,9 @@ struct Workload {
 
 // One model at one thread count.
 json bench_one(const json& model_json, const std::string& label, int64_t batch, int threads,
-               double seconds) {
+               double seconds, Precision precision) {
   set_num_threads(threads);
-  Workload w(model_json, label, batch);
+  Workload w(model_json, label, batch, precision);
   const int64_t hw = w.image_size, macs = w.macs;
 
   // ---- training steps ----
@@ -172,14 +177,15 @@ json bench_one(const json& model_json, const std::string& label, int64_t batch, 
               {"eval_flops_per_second", eval_flops},
               {"eval_peak_fraction", eval_flops / peak.flops_per_second},
               {"conv_algorithm", conv_algorithm_name(conv_algorithm())},
+              {"precision", precision_name(precision)},
               {"transparent_huge_pages", transparent_huge_pages_on()},
               {"train_time_by_family", families}, {"eval_time_by_family", eval_families}};
 }
 
 void print_one(const json& r) {
-  std::printf("%s, batch %lld, %d thread(s), %lldx%lld images\n", r["model"].get<std::string>().c_str(),
+  std::printf("%s, batch %lld, %d thread(s), %lldx%lld images, %s\n", r["model"].get<std::string>().c_str(),
               (long long)r["batch"], r["threads"].get<int>(), (long long)r["image_size"],
-              (long long)r["image_size"]);
+              (long long)r["image_size"], r["precision"].get<std::string>().c_str());
   std::printf("  train: %8.1f images/s  (%.1f ms/step, %.1f%% of the %.0f GFLOP/s %s peak)\n",
               r["train_images_per_second"].get<double>(), r["train_step_ms"].get<double>(),
               100 * r["train_peak_fraction"].get<double>(), r["peak_flops_per_second"].get<double>() / 1e9,
@@ -246,16 +252,11 @@ json versus_phase(const std::vector<std::pair<double, double>>& rounds) {
               {"speed_ratio_max", *std::max_element(ratios.begin(), ratios.end())}};
 }
 
-json bench_versus(const json& a_json, const std::string& a_label, const std::string& b_label,
-                  int64_t batch, int threads, double seconds) {
+// Model a at precision pa against model b at pb.
+json bench_versus(const json& a_json, const std::string& a_label, Precision pa, const json& b_json,
+                  const std::string& b_label, Precision pb, int64_t batch, int threads, double seconds) {
   set_num_threads(threads);
-  json b_json;
-  try {
-    b_json = load_model_preset(b_label);
-  } catch (const Error& e) {
-    SCCONV_FAIL("option --versus: " << e.what());
-  }
-  Workload a(a_json, a_label, batch), b(b_json, b_label, batch);
+  Workload a(a_json, a_label, batch, pa), b(b_json, b_label, batch, pb);
   a.model->train();
   b.model->train();
   const json train = versus_phase(interleaved_rounds([&] { a.train_step(); }, [&] { b.train_step(); }, seconds));
@@ -283,7 +284,7 @@ void print_versus(const json& r) {
 
 // The table: each (model, threads) in a child process (`scconv bench --model ... --json`).
 int bench_table(const std::vector<std::string>& models, const std::vector<int>& thread_counts,
-                int64_t batch, double seconds, const std::string& algo, bool as_json) {
+                int64_t batch, double seconds, const std::string& algo, Precision precision, bool as_json) {
   // popen runs a shell, whose /proc/self/exe is the shell: resolve ours here.
   std::error_code ec;
   const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
@@ -296,7 +297,8 @@ int bench_table(const std::vector<std::string>& models, const std::vector<int>& 
     for (int t : thread_counts) {
       std::string cmd = "'" + self + "' bench --json --model '" + m + "' --threads " +
                         std::to_string(t) + " --batch " + std::to_string(batch) + " --seconds " +
-                        std::to_string(seconds) + " --conv-algorithm '" + algo + "'";
+                        std::to_string(seconds) + " --conv-algorithm '" + algo + "' --precision " +
+                        precision_name(precision);
       FILE* f = popen(cmd.c_str(), "r");
       SCCONV_CHECK(f, "bench: could not start '" << cmd << "'");
       std::string out;
@@ -344,6 +346,8 @@ int cmd_bench(const Args& args) {
   p.option("--models", "the table's models, comma-separated presets (default: the six of issue 5)");
   p.option("--conv-algorithm", "auto (default), direct or winograd: see docs/performance.md");
   p.option("--versus", "a second model preset (--set applies to the first only): steps of both interleaved, their speed ratio");
+  p.option("--precision", "fp32 (default) or bf16: what convolutions and matmuls multiply in");
+  p.option("--versus-precision", "fp32 or bf16: the same model in this precision, interleaved (as --versus)");
   p.option("--device", "cpu (default), cuda or cuda:N");
   p.option("--cudnn-search", "on a GPU: heuristic (default) or measure (time cuDNN's candidates once per shape)");
   p.option("--deterministic", "on a GPU: only deterministic cuDNN algorithms", false);
@@ -361,21 +365,39 @@ int cmd_bench(const Args& args) {
   const int64_t batch = p.get_int("--batch", 128, 1, 65536);
   const int64_t threads = p.get_int("--threads", 0, 0, kMaxThreads);
   const double seconds = p.get_number("--seconds", 5, 0, 86400);
-  SCCONV_USAGE_CHECK(!p.has("--versus") || p.has("--model") || p.has("--model-config"),
-               "option --versus: compares with the model of --model or --model-config; give one");
+  const Precision precision = effective_precision(p.get("--precision", "fp32"), device.type);
+  for (const char* opt : {"--versus", "--versus-precision"})
+    SCCONV_USAGE_CHECK(!p.has(opt) || p.has("--model") || p.has("--model-config"),
+                       "option " << opt << ": compares with the model of --model or --model-config; give one");
+  SCCONV_USAGE_CHECK(!(p.has("--versus") && p.has("--versus-precision")),
+                     "options --versus and --versus-precision: give one of them");
   if (!p.has("--model") && !p.has("--model-config")) {
     std::vector<std::string> models = p.has("--models") ? split_list(p.get("--models"))
                                                         : std::vector<std::string>(std::begin(kTableModels), std::end(kTableModels));
     std::vector<int> tc = threads ? std::vector<int>{int(threads)} : std::vector<int>{1, 2};
-    return bench_table(models, tc, batch, seconds, algo, p.has("--json"));
+    return bench_table(models, tc, batch, seconds, algo, precision, p.has("--json"));
   }
   const std::string label = p.get("--model", p.get("--model-config"));
   const int nthreads = threads ? int(threads) : std::max(1, int(std::thread::hardware_concurrency()));
   const json model_json = model_json_from(p);
-  json r = p.has("--versus") ? bench_versus(model_json, label, p.get("--versus"), batch, nthreads, seconds)
-                             : bench_one(model_json, label, batch, nthreads, seconds);
+  json r;
+  if (p.has("--versus")) {
+    json b_json;
+    try {
+      b_json = load_model_preset(p.get("--versus"));
+    } catch (const Error& e) {
+      SCCONV_FAIL("option --versus: " << e.what());
+    }
+    r = bench_versus(model_json, label, precision, b_json, p.get("--versus"), precision, batch, nthreads, seconds);
+  } else if (p.has("--versus-precision")) {
+    const Precision pb = effective_precision(p.get("--versus-precision"), device.type);
+    r = bench_versus(model_json, label + " " + precision_name(precision), precision, model_json,
+                     label + " " + precision_name(pb), pb, batch, nthreads, seconds);
+  } else {
+    r = bench_one(model_json, label, batch, nthreads, seconds, precision);
+  }
   if (p.has("--json")) std::cout << r.dump() << "\n";
-  else if (p.has("--versus")) print_versus(r);
+  else if (p.has("--versus") || p.has("--versus-precision")) print_versus(r);
   else print_one(r);
   return 0;
 }

@@ -52,6 +52,7 @@ int cmd_eval(const Args& args) {
   p.option("--data", "data directory (default: the one the model was trained on)");
   p.option("--threads", "threads (default: all cores)");
   p.option("--device", "cpu (default), cuda or cuda:N");
+  p.option("--precision", "fp32 or bf16 for convolutions and matmuls (default: the checkpoint's, else fp32)");
   p.option("--json", "print one JSON object", false);
   if (!p.parse(args)) return 0;
   p.require_one_of({"--checkpoint", "--weights"});
@@ -68,6 +69,8 @@ int cmd_eval(const Args& args) {
   check_finite_state(*model, file);
   model->to(device.type);
   Dataset test = load_test_set(cfg, p.get("--data"), classes);
+  const Precision precision = effective_precision(p.get("--precision", cfg.precision), device.type);
+  autograd::AutocastGuard autocast(precision);
   EvalResult r = evaluate(*model, test, cfg.augment);
   const size_t K = r.confusion.size();
   std::vector<double> per_class(K, 0);
@@ -79,7 +82,7 @@ int cmd_eval(const Args& args) {
   const double ips = double(r.count) / std::max(r.seconds, 1e-9);
   if (p.has("--json")) {
     nlohmann::json j{{"model_file", file}, {"images", r.count}, {"test_loss", r.loss}, {"test_acc", r.accuracy},
-                     {"images_per_second", ips}, {"classes", test.classes}, {"per_class_acc", per_class},
+                     {"images_per_second", ips}, {"precision", precision_name(precision)}, {"classes", test.classes}, {"per_class_acc", per_class},
                      {"confusion", r.confusion}, {"input", math::kInputConvention},
                      {"mean", cfg.augment.mean}, {"std", cfg.augment.std}};
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";

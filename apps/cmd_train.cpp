@@ -21,6 +21,7 @@ int cmd_train(const Args& args) {
   p.option("--data", "data directory (overrides data.dir)");
   p.option("--threads", "threads (overrides threads; 0 = all cores)");
   p.option("--device", "cpu, cuda or cuda:N (overrides device)");
+  p.option("--precision", "fp32 or bf16: what convolutions and matmuls multiply in (overrides precision)");
   p.option("--seed", "seed for initial weights, data order and augmentation (overrides seed)");
   p.option("--allow-foreign-files", "the output folder may hold files that are not a run's (they are left alone)", false);
   if (!p.parse(args)) return 0;
@@ -51,6 +52,7 @@ int cmd_train(const Args& args) {
   }
   if (p.has("--threads")) j["threads"] = p.get_int("--threads", 0, 0, kMaxThreads);
   if (p.has("--device")) j["device"] = p.get("--device");
+  if (p.has("--precision")) j["precision"] = p.get("--precision");
   if (p.has("--seed")) j["seed"] = p.get_int("--seed", 0, INT64_MIN, INT64_MAX);
   TrainConfig cfg = parse_train_config(j, source);
   return train(cfg, p.has("--resume"), p.has("--allow-foreign-files"));

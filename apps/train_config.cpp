@@ -2,6 +2,7 @@
 #include "apps/train_config.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -11,6 +12,19 @@
 #include "core/parallel.h"
 
 namespace scconv::apps {
+
+Precision effective_precision(const std::string& name, Device device) {
+  const Precision p = parse_precision(name);
+  if (p == Precision::Float32) return p;
+  const char* why = device != Device::CPU ? "the CUDA backend multiplies in float32 for now"
+                    : !cpu_bf16_available() ? "this CPU has no native bfloat16 (AVX512_BF16 or AMX)"
+                                            : nullptr;
+  if (!why) return p;
+  static bool said = false;
+  if (!said) std::fprintf(stderr, "precision bf16: %s; running float32\n", why);
+  said = true;
+  return Precision::Float32;
+}
 
 namespace {
 std::vector<double> num_list(const config::Reader& r, const char* key, std::vector<double> fallback) {
@@ -48,7 +62,7 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     TrainConfig c;
     config::Reader r(j, "");
     r.only({"model", "data", "optim", "schedule", "epochs", "batch_size", "seed", "threads",
-            "conv_algorithm", "cudnn_search", "deterministic", "device", "nonfinite", "explain", "out"});
+            "conv_algorithm", "precision", "cudnn_search", "deterministic", "device", "nonfinite", "explain", "out"});
     SCCONV_CHECK(r.has("model"), "missing key 'model' (a model config object or a preset name)");
     const auto& m = j.at("model");
     c.model_json = m.is_string() ? load_model_preset(m.get<std::string>()) : m;
@@ -136,6 +150,8 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     c.threads = r.integer("threads", 0, 0, kMaxThreads);  // 0: all cores
     c.conv_algorithm = r.str("conv_algorithm", "auto");
     parse_conv_algorithm(c.conv_algorithm);  // the error names the key and the known values
+    c.precision = r.str("precision", "fp32");
+    parse_precision(c.precision);
     c.cudnn_search = r.str("cudnn_search", "heuristic");
     SCCONV_CHECK(c.cudnn_search == "heuristic" || c.cudnn_search == "measure",
                  "cudnn_search: unknown value '" << c.cudnn_search << "' (known: heuristic, measure)");
@@ -199,7 +215,7 @@ nlohmann::json TrainConfig::to_json() const {
                      {"decay_norm_and_bias", optim.decay_norm_and_bias}, {"label_smoothing", label_smoothing}}},
           {"schedule", sched},
           {"epochs", epochs}, {"batch_size", batch_size}, {"seed", seed}, {"threads", threads},
-          {"conv_algorithm", conv_algorithm}, {"cudnn_search", cudnn_search}, {"deterministic", deterministic},
+          {"conv_algorithm", conv_algorithm}, {"precision", precision}, {"cudnn_search", cudnn_search}, {"deterministic", deterministic},
           {"device", device},
           {"nonfinite", {{"action", nonfinite == NonfiniteAction::Skip ? "skip" : "stop"},
                          {"max_consecutive_skips", max_consecutive_skips}}},

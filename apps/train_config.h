@@ -9,6 +9,7 @@
 //                 "warmup_epochs": 0, "warmup_start_factor": 0.1, "eta_min": 0,
 //                 "sru_threshold_start": 0.3 (optional)},
 //    "epochs": 200, "batch_size": 128, "seed": 0, "threads": 0, "conv_algorithm": "auto",
+//    "precision": "fp32",
 //    "cudnn_search": "heuristic", "deterministic": false, "device": "cpu",
 //    "nonfinite": {"action": "stop", "max_consecutive_skips": 20},
 //    "explain": {"every": 0, "images": 100}, "out": "runs/NAME"}
@@ -25,6 +26,9 @@
 // device: "cpu" (default), "cuda" or "cuda:N"; checkpoints do not depend on it (a run trained on
 // a GPU evaluates on the CPU and resumes on either).
 // conv_algorithm: "auto" (Winograd where it is faster), "direct" or "winograd" (core/backend.h).
+// precision: "fp32" or "bf16": convolutions and matmuls multiply in bfloat16 (forward and both
+// backward passes; sums, weights, gradients, optimizer state, norms and the loss stay float32;
+// core/dtype.h). On a CPU without native bf16 the run says so once and trains in float32.
 // cudnn_search, deterministic: how cuDNN picks convolution algorithms on a GPU ("heuristic" or
 // "measure"; deterministic: only algorithms that give the same bits every run); the CPU ignores them.
 // Every key has a default; unknown keys and bad values are errors naming the dotted key.
@@ -58,6 +62,7 @@ struct TrainConfig {
   ScheduleOptions schedule;
   int64_t epochs = 200, batch_size = 128, seed = 0, threads = 0;
   std::string conv_algorithm = "auto";
+  std::string precision = "fp32";
   std::string cudnn_search = "heuristic";  // or "measure" (CudnnOptions, core/backend.h)
   bool deterministic = false;
   std::string device = "cpu";  // "cpu", "cuda" or "cuda:N" (core/device.h)
@@ -69,6 +74,10 @@ struct TrainConfig {
   nlohmann::json to_json() const;  // every key, defaults filled in
   double sru_threshold(int64_t epoch) const;  // the SRU threshold of a training epoch (0-based)
 };
+
+// The precision that `precision` (train's key, eval's and bench's --precision) gets on `device`:
+// bf16 where the backend multiplies bf16 natively, else float32, said once on stderr (per process).
+Precision effective_precision(const std::string& precision, Device device);
 
 TrainConfig parse_train_config(const nlohmann::json& j, const std::string& source = "");
 // `--set key=value` on a training config (core/config.h apply_set); a `model.*` key first turns a

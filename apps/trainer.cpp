@@ -93,6 +93,7 @@ class Run {
   Tensor pending_loss_, pending_correct_;
   Clock::time_point run_start_ = Clock::now();
   double run_images_ = 0;
+  Precision precision_ = Precision::Float32;  // of convolutions and matmuls (cfg.precision, where it runs)
   // explain.every: the SCConv units and the fixed test images (N, 3, H, W) of the gate statistics
   std::vector<SCConvUnit> gate_units_;
   Tensor gate_x_;
@@ -103,6 +104,7 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
       cfg_json_(cfg.to_json()) {
   set_num_threads(cfg.threads);
   set_conv_algorithm(parse_conv_algorithm(cfg.conv_algorithm));
+  precision_ = effective_precision(cfg.precision, device_.type);
   set_cudnn_options({cfg.cudnn_search == "measure", cfg.deterministic});
   data_ = load_datasets(cfg);
   SCCONV_CHECK(static_cast<int64_t>(data_.train.classes.size()) <= cfg.model.num_classes,
@@ -308,9 +310,11 @@ void Run::finish() {
 }
 
 int Run::epochs() {
-  std::fprintf(stderr, "training %s on %s: %lld train / %lld val / %lld test images, %lld epochs of %lld steps, %d threads -> %s\n",
+  std::fprintf(stderr, "training %s on %s: %lld train / %lld val / %lld test images, %lld epochs of %lld steps, %d threads, %s -> %s\n",
                (cfg_.model.arch + (cfg_.model.use_scconv ? " + SCConv" : "")).c_str(), cfg_.dataset.c_str(), (long long)data_.train.size(), (long long)data_.val.size(),
-               (long long)data_.test.size(), (long long)cfg_.epochs, (long long)steps_, get_num_threads(), cfg_.out.c_str());
+               (long long)data_.test.size(), (long long)cfg_.epochs, (long long)steps_, get_num_threads(),
+               precision_name(precision_), cfg_.out.c_str());
+  autograd::AutocastGuard autocast(precision_);  // training steps and evaluations alike
   for (int64_t epoch = st_.epoch; epoch < cfg_.epochs; ++epoch) {
     model_->train();
     if (cfg_.sru_threshold_start) set_sru_threshold(*model_, cfg_.sru_threshold(epoch));  // (warm-up)

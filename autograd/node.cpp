@@ -18,6 +18,11 @@ bool grad_enabled() { return t_grad_enabled; }
 NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
 
+thread_local Precision t_autocast = Precision::Float32;
+Precision autocast_precision() { return t_autocast; }
+AutocastGuard::AutocastGuard(Precision p) : prev_(t_autocast) { t_autocast = p; }
+AutocastGuard::~AutocastGuard() { t_autocast = prev_; }
+
 SavedTensor::SavedTensor(const Tensor& t, const char* op)
     : t_(t.defined() ? t.detach() : Tensor()), version_(t.defined() ? t.version() : 0), op_(op) {}
 

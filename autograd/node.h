@@ -69,6 +69,19 @@ class NoGradGuard {
   bool prev_;
 };
 
+// ---- autocast: the precision conv2d, linear and matmul multiply float32 tensors in --------------
+// (core/dtype.h) while an AutocastGuard is alive on this thread, like
+// torch.autocast("cpu", dtype=torch.bfloat16) but narrower: only those three ops change, every
+// tensor stays float32. Each op keeps the precision it ran with for its backward passes.
+Precision autocast_precision();
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(Precision p);
+  ~AutocastGuard();
+ private:
+  Precision prev_;
+};
+
 // True when grad mode is on and any input requires grad: the op must record a node.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 

@@ -2,6 +2,7 @@
 //   matmul:  y = a b          grad_a = g b^T,  grad_b = a^T g
 //   linear:  y = x w^T + b    grad_x = g w,    grad_w = g^T x,  grad_b = sum_n g
 //   conv2d:  grad_x = conv2d_backward_data(g, w), (grad_w, grad_b) = conv2d_backward_weights(g, x)
+// Each multiplies in the autocast precision of its forward (autograd/node.h), backward included.
 #include "autograd/ops.h"
 #include "core/backend.h"
 
@@ -19,14 +20,15 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   SCCONV_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0),
                "matmul: shapes " << shape_str(a.shape()) << " and " << shape_str(b.shape())
                                  << " cannot be multiplied (expected (M, K) and (K, N))");
-  Tensor y = backend_for(a).matmul(a, b, false, false);
+  const Precision pr = autograd::autocast_precision();
+  Tensor y = backend_for(a).matmul(a, b, false, false, pr);
   if (!autograd::needs_grad({&a, &b})) return y;
   SavedTensor sa(a, "matmul"), sb(b, "matmul");
   bool ga = wants(a), gb = wants(b);
-  return autograd::record("matmul", y, {&a, &b}, [sa, sb, ga, gb](const Tensor& g) {
+  return autograd::record("matmul", y, {&a, &b}, [sa, sb, ga, gb, pr](const Tensor& g) {
     Backend& be = backend_for(g);
-    return std::vector<Tensor>{ga ? be.matmul(g, sb.get(), false, true) : Tensor(),
-                               gb ? be.matmul(sa.get(), g, true, false) : Tensor()};
+    return std::vector<Tensor>{ga ? be.matmul(g, sb.get(), false, true, pr) : Tensor(),
+                               gb ? be.matmul(sa.get(), g, true, false, pr) : Tensor()};
   });
 }
 
@@ -45,15 +47,16 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                                  << shape_str(w.shape()));
   }
   Backend& be = backend_for(x);
-  Tensor y = be.matmul(x, w, false, true);
+  const Precision pr = autograd::autocast_precision();
+  Tensor y = be.matmul(x, w, false, true, pr);
   if (b.defined()) y = be.binary(BinaryOp::Add, y, b);
   if (!autograd::needs_grad({&x, &w, &b})) return y;
   SavedTensor sx(x, "linear"), sw(w, "linear");
   bool gx = wants(x), gw = wants(w), gb = wants(b);
-  return autograd::record("linear", y, {&x, &w, &b}, [sx, sw, gx, gw, gb](const Tensor& g) {
+  return autograd::record("linear", y, {&x, &w, &b}, [sx, sw, gx, gw, gb, pr](const Tensor& g) {
     Backend& be = backend_for(g);
-    return std::vector<Tensor>{gx ? be.matmul(g, sw.get(), false, false) : Tensor(),
-                               gw ? be.matmul(g, sx.get(), true, false) : Tensor(),
+    return std::vector<Tensor>{gx ? be.matmul(g, sw.get(), false, false, pr) : Tensor(),
+                               gw ? be.matmul(g, sx.get(), true, false, pr) : Tensor(),
                                gb ? be.sum(g, {0}, false) : Tensor()};
   });
 }
@@ -83,7 +86,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, std::array<int6
                  op << ": bias " << shape_str(b.shape()) << " for " << w.size(0)
                     << " output channels");
   }
-  Conv2dParams p{stride, padding, dilation, groups};
+  Conv2dParams p{stride, padding, dilation, groups, autograd::autocast_precision()};
   const int64_t oh = conv_out_size(x.size(2), w.size(2), stride[0], padding[0], dilation[0]);
   const int64_t ow = conv_out_size(x.size(3), w.size(3), stride[1], padding[1], dilation[1]);
   SCCONV_CHECK(oh > 0 && ow > 0, op << ": input " << shape_str(x.shape())

@@ -33,6 +33,7 @@ const char* binary_op_name(BinaryOp op);
 struct Conv2dParams {
   std::array<int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
   int64_t groups = 1;
+  Precision precision = Precision::Float32;  // of float32 operands (core/dtype.h); all three passes
 };
 // Output spatial size of a convolution or pooling window.
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation);
@@ -60,6 +61,12 @@ const char* conv_algorithm_name(ConvAlgorithm a);
 // Whether this processor runs the CPU backend's Winograd kernels (oneDNN's need AVX-512; on an
 // AVX2-only CPU every convolution runs direct, whatever the algorithm asked for).
 bool cpu_winograd_available();
+// "fp32" | "bf16" (the apps' `precision` key and --precision); an error names the known values.
+Precision parse_precision(const std::string& name);
+// Whether this processor multiplies bfloat16 natively (AVX512_BF16 or AMX, as oneDNN reports
+// it). Where not, Precision::BFloat16 runs float32 on the CPU backend (oneDNN 2.6's emulation
+// on plain AVX-512 is slower than its float32 kernels); the apps say so once.
+bool cpu_bf16_available();
 
 // How cuDNN picks convolution algorithms on a GPU (process-wide, like set_conv_algorithm;
 // the apps' `cudnn_search` and `deterministic` keys; the CPU ignores them). Heuristic:
@@ -167,7 +174,8 @@ class Backend {
   virtual Tensor argmax_rows(const Tensor& x) = 0;
 
   // ---- dense linear algebra: 2-D, op(a) (M,K) x op(b) (K,N) -> (M,N) ----
-  virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) = 0;
+  virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
+                        Precision precision) = 0;
 
   // ---- convolution: x (N,C,H,W), w (O,C/groups,KH,KW), bias (O) or undefined ----
   virtual Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias,

@@ -131,6 +131,12 @@ ConvAlgorithm parse_conv_algorithm(const std::string& name) {
   SCCONV_FAIL("conv_algorithm: unknown algorithm '" << name << "' (known: auto, direct, winograd)");
 }
 
+Precision parse_precision(const std::string& name) {
+  for (Precision p : {Precision::Float32, Precision::BFloat16})
+    if (name == precision_name(p)) return p;
+  SCCONV_FAIL("precision: unknown precision '" << name << "' (known: fp32, bf16)");
+}
+
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
   return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
 }

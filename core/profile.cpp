@@ -103,9 +103,9 @@ class ProfilingBackend : public Backend {
     Scope p("reduce");
     return in_.sum(x, dims, keepdim);
   }
-  Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) override {
+  Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, Precision pr) override {
     Scope p("matmul");
-    return in_.matmul(a, b, ta, tb);
+    return in_.matmul(a, b, ta, tb, pr);
   }
   Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& c) override {
     Scope p("conv");

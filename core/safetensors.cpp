@@ -19,6 +19,7 @@ const char* st_dtype_name(DType t) {
     case DType::F64: return "F64";
     case DType::I64: return "I64";
     case DType::U8: return "U8";
+    case DType::BF16: return "BF16";
   }
   return "?";
 }
@@ -28,6 +29,7 @@ bool st_dtype_from(const std::string& s, DType& out) {
   else if (s == "F64") out = DType::F64;
   else if (s == "I64") out = DType::I64;
   else if (s == "U8") out = DType::U8;
+  else if (s == "BF16") out = DType::BF16;
   else return false;
   return true;
 }
@@ -68,7 +70,7 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& n
     DType dt;
     SCCONV_CHECK(entry["dtype"].is_string() && st_dtype_from(entry["dtype"].get<std::string>(), dt),
                  where << ": unsupported dtype " << entry["dtype"].dump()
-                       << " (supported: F32, F64, I64, U8)");
+                       << " (supported: F32, F64, BF16, I64, U8)");
     SCCONV_CHECK(entry["shape"].is_array(), where << ": shape must be an array");
     Shape shape;
     uint64_t numel = 1;

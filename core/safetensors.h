@@ -3,7 +3,7 @@
 //   {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
 //    "__metadata__": {"key": "value"}}
 // then the raw little-endian data, offsets relative to its start.
-// Supported dtypes: F32, F64, I64, U8. Every malformed file is an Error naming the file and
+// Supported dtypes: F32, F64, BF16, I64, U8. Every malformed file is an Error naming the file and
 // the entry at fault, never a crash. As strict as the reference implementation: tensors tile the
 // data exactly (no overlap, gap or trailing bytes), names are unique, the header is one JSON
 // object (padded with spaces only).

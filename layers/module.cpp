@@ -172,7 +172,9 @@ std::vector<std::string> Module::load_state_dict(const std::map<std::string, Ten
       continue;
     }
     const Tensor& src = it->second;
-    if (src.dtype() != t.dtype() || src.shape() != t.shape())
+    // bfloat16 weights (saved by PyTorch in bf16) widen exactly into float32 or float64 ones
+    const bool widens = src.dtype() == DType::BF16 && is_floating(t.dtype());
+    if ((src.dtype() != t.dtype() && !widens) || src.shape() != t.shape())
       problems.push_back("'" + n + "': expected " + t.str() + ", found " + src.str());
   }
   for (auto& [n, t] : state)

@@ -59,7 +59,8 @@ class Module {
   std::map<std::string, Tensor> state_dict() const;
   // Copies values in place. Checks every name, dtype and shape and reports all problems in one
   // Error (strict: missing and unexpected names are errors too; non-strict: only the names
-  // both sides have are loaded, and the return value lists what was skipped).
+  // both sides have are loaded, and the return value lists what was skipped). bfloat16 values
+  // load into float32 or float64 tensors (an exact widening); other dtypes must match.
   std::vector<std::string> load_state_dict(const std::map<std::string, Tensor>& state,
                                            bool strict = true, const std::string& source = "");
 

@@ -17,6 +17,7 @@
 
 #include "apps/commands.h"
 #include "apps/trainer.h"
+#include "core/backend.h"
 #include "core/config.h"
 #include "core/safetensors.h"
 #include "models/resnet.h"
@@ -127,6 +128,39 @@ TEST_CASE("resume is exact: at an epoch boundary and mid-epoch") {
   std::string l1, l2;
   std::getline(f1, l1), std::getline(f1, l1), std::getline(f2, l2), std::getline(f2, l2);
   CHECK(nlohmann::json::parse(l1)["train_loss"] == nlohmann::json::parse(l2)["train_loss"]);
+}
+
+TEST_CASE("a bf16 run resumes exactly, and bf16 changes the weights") {
+  nlohmann::json full = base_config("scconv_bf16_full", 2);
+  full["precision"] = "bf16";
+  REQUIRE(run(full) == 0);
+  nlohmann::json b = base_config("scconv_bf16_resume", 2);
+  b["precision"] = "bf16";
+  stop_at_step().store(7);
+  CHECK(run(b) == 130);
+  stop_at_step().store(-1);
+  REQUIRE(run(b, true) == 0);
+  check_same_weights(final_weights(full), final_weights(b));
+  nlohmann::json st = config::read_json_file(b["out"].get<std::string>() + "/checkpoint/state.json");
+  CHECK(st["config"]["precision"] == "bf16");
+  // checkpoints stay float32; with native bf16 the weights differ from a float32 run's
+  for (auto& [k, v] : final_weights(b)) CHECK(v.dtype() != DType::BF16);
+  if (cpu_bf16_available()) {
+    nlohmann::json f32 = base_config("scconv_full", 2);  // (the run of the test above, if it ran)
+    f32["out"] = (scratch() / "scconv_bf16_vs_fp32").string();
+    REQUIRE(run(f32) == 0);
+    double diff = 0;
+    const auto wb = final_weights(b);
+    for (auto& [k, v] : final_weights(f32))
+      if (is_floating(v.dtype())) diff = std::max(diff, testing::max_abs(sub(v, wb.at(k))));
+    CHECK(diff > 0);
+  } else {
+    MESSAGE("this CPU has no native bf16: the bf16 run trained in float32");
+  }
+  nlohmann::json bad = base_config("scconv_bf16_bad", 1);
+  bad["precision"] = "half";
+  CHECK_THROWS_WITH_AS(parse_train_config(bad),
+                       Contains("precision: unknown precision 'half' (known: fp32, bf16)"), Error);
 }
 
 TEST_CASE("SIGKILL mid-epoch, then --resume, ends with the weights of an uninterrupted run") {

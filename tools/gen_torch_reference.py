@@ -207,8 +207,12 @@ def save_safetensors(path, tensors, metadata=None):
     if metadata:
         header["__metadata__"] = metadata
     for name in sorted(tensors):
-        a = tensors[name].detach().contiguous().numpy()  # (np.ascontiguousarray makes 0-d 1-d)
-        dtype = {np.float32: "F32", np.float64: "F64", np.int64: "I64"}[a.dtype.type]
+        t = tensors[name].detach().contiguous()
+        if t.dtype == torch.bfloat16:  # (numpy has no bfloat16: its bits as int16)
+            a, dtype = t.view(torch.int16).numpy(), "BF16"
+        else:
+            a = t.numpy()  # (np.ascontiguousarray makes 0-d 1-d)
+            dtype = {np.float32: "F32", np.float64: "F64", np.int64: "I64"}[a.dtype.type]
         raw = a.tobytes()
         header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [at, at + len(raw)]}
         blobs.append(raw)

@@ -3,8 +3,8 @@
 //   elementwise.cpp  copy/fill/axpy/scale, unary, binary, compare and where (vectorised,
 //                    multi-threaded)
 //   reduce.cpp       sum over dims
-//   dnnl.cpp         matmul and conv2d forward/backward through oneDNN (float32; float64 runs
-//                    the reference loops), primitives cached by shape
+//   dnnl.cpp         matmul and conv2d forward/backward through oneDNN (float32, and bf16
+//                    multiplies; float64 runs the reference loops), primitives cached by shape
 //   conv_narrow.cpp  backward-data of channels-last convolutions with 4 or 8 input channels
 //   norm.cpp         batch norm and group norm, forward and backward
 //   pool.cpp         max and average pooling, forward and backward
@@ -18,6 +18,17 @@
 #include "core/reference/reference_backend.h"
 
 namespace scconv {
+
+namespace cpu {
+// The convolution passes that run float32 under Precision::BFloat16 because oneDNN 2.6's bf16
+// kernels measure slower than its float32 ones there (core/cpu/dnnl.cpp; the measurements:
+// bench/bench_bf16_conv.cpp, docs/performance.md).
+enum class ConvPass : uint8_t { Forward, BackwardData, BackwardWeights };
+bool bf16_slower(const ConvDims& d, const Conv2dParams& p, ConvPass pass);
+// For bench_bf16_conv only, which measures what the table decides: false makes every pass of a
+// bf16 convolution ask oneDNN for bf16 (primitives already built keep their choice).
+void set_bf16_table_enabled(bool on);
+}  // namespace cpu
 
 class CpuBackend : public ReferenceBackend {
  public:
@@ -39,7 +50,8 @@ class CpuBackend : public ReferenceBackend {
   Tensor nonfinite_index(const std::vector<Tensor>& ts) override;
   void sgd_update(const std::vector<SGDParamUpdate>& ps, const SGDHyper& h, const Tensor& skip) override;
 
-  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
+  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
+                Precision precision) override;
   Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias,
                 const Conv2dParams& p) override;
   Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,

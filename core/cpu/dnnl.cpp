@@ -12,8 +12,18 @@
 // Winograd (ConvAlgorithm in core/backend.h): oneDNN's F(4x4, 3x3) kernels (jit_wino_4x3) work
 // in its blocked layout only, so their activations are reordered in and out; at >= 32 channels
 // the reorders cost ~0.05 ms against ~3 ms saved per pass (measured, batch 128, 2 threads).
+// Float32 only: bf16 convolutions run direct.
 // Primitives and reorders are cached by shape, layout and parameters (one cache per process,
 // guarded by a mutex); a training step therefore builds them once.
+//
+// Precision::BFloat16 (core/dtype.h): each pass's primitive takes its two multiplied operands in
+// bf16 and writes float32 (forward y, backward-data grad_x, backward-weights grad_w and grad_b);
+// our float32 tensors are rounded into bf16 buffers by the same Reorder that changes layouts.
+// Where this CPU has no native bf16 (cpu_bf16_available()), or oneDNN declines a shape, or the
+// shape is in the table of bf16_slower() (measured slower than float32 here), that pass runs
+// float32. The reference (core/reference/linalg.cpp) defines the result: operands rounded to
+// bf16, products summed.
+#include <atomic>
 #include <dnnl.hpp>
 #include <map>
 #include <memory>
@@ -89,6 +99,8 @@ struct Reorder {
 struct ConvEntry {
   bool nhwc = false;
   bool winograd = false;
+  // the multiplied operands' type of each pass (bf16 or f32; the outputs are always f32)
+  dt fwd_dt = dt::f32, bwd_data_dt = dt::f32, bwd_w_dt = dt::f32;
   dnnl::algorithm algo = dnnl::algorithm::convolution_direct;
   memory::desc x_md, w_md, b_md, y_md;  // plain layouts of our tensors
   memory::dims strides, dilates, pad_l, pad_r;
@@ -102,17 +114,38 @@ struct ConvEntry {
   std::mutex lock;  // primitives are shared; serialise their lazy creation and execution
 };
 
-memory::desc any(const memory::desc& md) { return memory::desc(md.dims(), dt::f32, tag::any); }
+memory::desc any(const memory::desc& md, dt type = dt::f32) { return memory::desc(md.dims(), type, tag::any); }
 // The activation layout a primitive is created with: ours when channels-last, else oneDNN's choice.
 struct ConvEntry;
-memory::desc act_desc(const ConvEntry& e, const memory::desc& md);
+memory::desc act_desc(const ConvEntry& e, const memory::desc& md, dt type = dt::f32);
 
 std::string conv_key(const Shape& x, const Shape& w, bool bias, bool nhwc, const Conv2dParams& p) {
   std::ostringstream os;
   os << conv_algorithm_name(conv_algorithm()) << shape_str(x) << shape_str(w) << bias << nhwc << p.stride[0] << ',' << p.stride[1] << ','
      << p.padding[0] << ',' << p.padding[1] << ',' << p.dilation[0] << ',' << p.dilation[1] << ','
-     << p.groups;
+     << p.groups << precision_name(p.precision);
   return os.str();
+}
+
+using cpu::ConvPass;
+std::atomic<bool> g_bf16_table{true};
+
+// The operand type a pass asks oneDNN for.
+dt pass_type(const ConvDims& d, const Conv2dParams& p, ConvPass pass) {
+  if (p.precision != Precision::BFloat16 || !cpu_bf16_available()) return dt::f32;
+  return g_bf16_table.load() && cpu::bf16_slower(d, p, pass) ? dt::f32 : dt::bf16;
+}
+
+// make(type) builds a pass's primitive descriptor; a bf16 one that oneDNN declines is built f32.
+template <class Make>
+auto with_f32_fallback(dt& type, Make make) -> decltype(make(type)) {
+  if (type == dt::f32) return make(type);
+  try {
+    return make(type);
+  } catch (const dnnl::error&) {
+    type = dt::f32;
+    return make(type);
+  }
 }
 
 // Whether to ask oneDNN for Winograd (see ConvAlgorithm in core/backend.h).
@@ -148,13 +181,18 @@ ConvEntry& conv_entry(const Shape& xs, const Shape& ws, bool bias, bool nhwc, co
   e->pad_r = {(OH - 1) * p.stride[0] + (ws[2] - 1) * p.dilation[0] + 1 - xs[2] - p.padding[0],
               (OW - 1) * p.stride[1] + (ws[3] - 1) * p.dilation[1] + 1 - xs[3] - p.padding[1]};
   auto make_pd = [&] {
-    dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, e->algo,
-                                       act_desc(*e, e->x_md), any(e->w_md), e->b_md,
-                                       act_desc(*e, e->y_md), e->strides, e->dilates, e->pad_l,
-                                       e->pad_r);
-    e->fwd_pd = dnnl::convolution_forward::primitive_desc(fd, engine());
+    e->fwd_pd = with_f32_fallback(e->fwd_dt, [&](dt type) {
+      dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, e->algo,
+                                         act_desc(*e, e->x_md, type), any(e->w_md, type), e->b_md,
+                                         act_desc(*e, e->y_md), e->strides, e->dilates, e->pad_l,
+                                         e->pad_r);
+      return dnnl::convolution_forward::primitive_desc(fd, engine());
+    });
   };
-  if (want_winograd(xs, ws, p)) {
+  e->fwd_dt = pass_type(d, p, ConvPass::Forward);
+  e->bwd_data_dt = pass_type(d, p, ConvPass::BackwardData);
+  e->bwd_w_dt = pass_type(d, p, ConvPass::BackwardWeights);
+  if (p.precision == Precision::Float32 && want_winograd(xs, ws, p)) {
     try {  // oneDNN declines shapes its Winograd kernels do not cover: then direct
       e->winograd = true;
       e->algo = dnnl::algorithm::convolution_winograd;
@@ -170,8 +208,8 @@ ConvEntry& conv_entry(const Shape& xs, const Shape& ws, bool bias, bool nhwc, co
   return *slot;
 }
 
-memory::desc act_desc(const ConvEntry& e, const memory::desc& md) {
-  return e.nhwc && !e.winograd ? md : any(md);
+memory::desc act_desc(const ConvEntry& e, const memory::desc& md, dt type) {
+  return e.nhwc && !e.winograd ? memory::desc(md.dims(), type, tag::nhwc) : any(md, type);
 }
 
 // A backward primitive descriptor with the forward's algorithm, or direct when oneDNN has no
@@ -203,6 +241,21 @@ bool any_empty(std::initializer_list<int64_t> numels) {
 }
 
 }  // namespace
+
+// Measured with bench_bf16_conv (batch 128, channels-last, 2 threads, a Xeon with AMX; the table
+// in docs/performance.md): bf16 is 1.3-4.5x faster for forward and backward-data of ungrouped
+// convolutions with >= 27 multiplies per output (the stem's 3x3x3 up), and slower (0.6-0.85x)
+// below that and for grouped ones (the CRU's GWC and PWC: converting the operands costs more
+// than the multiplies save). Backward-weights in bf16 only gains on 3x3 convolutions with >= 16
+// input channels per group and >= 16x16 outputs (1.05-1.8x); elsewhere it is 0.3-0.9x.
+bool cpu::bf16_slower(const ConvDims& d, const Conv2dParams& p, ConvPass pass) {
+  (void)p;
+  const int64_t taps = d.Cg * d.KH * d.KW;
+  if (d.G != 1 || taps < 27) return true;
+  if (pass != ConvPass::BackwardWeights) return false;
+  return !(d.KH * d.KW > 1 && d.Cg >= 16 && d.OH * d.OW >= 256);
+}
+void cpu::set_bf16_table_enabled(bool on) { g_bf16_table.store(on); }
 
 Tensor CpuBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
                           const Conv2dParams& p) {
@@ -240,11 +293,13 @@ Tensor CpuBackend::conv2d_backward_data(const Tensor& grad_y_in, const Tensor& w
   ConvEntry& e = conv_entry(x_shape, w.shape(), /*bias=*/false, nhwc, p);
   std::lock_guard<std::mutex> g(e.lock);
   if (!e.bwd_data) {
-    e.bwd_data_pd = with_direct_fallback(e, [&](dnnl::algorithm algo) {
-      dnnl::convolution_backward_data::desc bd(algo, act_desc(e, e.x_md), any(e.w_md),
-                                               act_desc(e, e.y_md), e.strides, e.dilates, e.pad_l,
-                                               e.pad_r);
-      return dnnl::convolution_backward_data::primitive_desc(bd, engine(), e.fwd_pd);
+    e.bwd_data_pd = with_f32_fallback(e.bwd_data_dt, [&](dt type) {
+      return with_direct_fallback(e, [&](dnnl::algorithm algo) {
+        dnnl::convolution_backward_data::desc bd(algo, act_desc(e, e.x_md), any(e.w_md, type),
+                                                 act_desc(e, e.y_md, type), e.strides, e.dilates,
+                                                 e.pad_l, e.pad_r);
+        return dnnl::convolution_backward_data::primitive_desc(bd, engine(), e.fwd_pd);
+      });
     });
     e.bwd_data = std::make_unique<dnnl::convolution_backward_data>(e.bwd_data_pd);
   }
@@ -272,11 +327,15 @@ std::pair<Tensor, Tensor> CpuBackend::conv2d_backward_weights(const Tensor& grad
   ConvEntry& e = conv_entry(x.shape(), w_shape, want_bias, nhwc, p);
   std::lock_guard<std::mutex> g(e.lock);
   if (!e.bwd_w) {
-    e.bwd_w_pd = with_direct_fallback(e, [&](dnnl::algorithm algo) {
-      dnnl::convolution_backward_weights::desc wd(algo, act_desc(e, e.x_md), any(e.w_md), e.b_md,
-                                                  act_desc(e, e.y_md), e.strides, e.dilates,
-                                                  e.pad_l, e.pad_r);
-      return dnnl::convolution_backward_weights::primitive_desc(wd, engine(), e.fwd_pd);
+    e.bwd_w_pd = with_f32_fallback(e.bwd_w_dt, [&](dt type) {
+      return with_direct_fallback(e, [&](dnnl::algorithm algo) {
+        // bf16: oneDNN would sum the rounded grad_y into grad_b; we sum the float32 one (below)
+        const memory::desc b_md = type == dt::bf16 ? memory::desc() : e.b_md;
+        dnnl::convolution_backward_weights::desc wd(algo, act_desc(e, e.x_md, type), any(e.w_md),
+                                                    b_md, act_desc(e, e.y_md, type), e.strides,
+                                                    e.dilates, e.pad_l, e.pad_r);
+        return dnnl::convolution_backward_weights::primitive_desc(wd, engine(), e.fwd_pd);
+      });
     });
     e.bwd_w = std::make_unique<dnnl::convolution_backward_weights>(e.bwd_w_pd);
   }
@@ -287,31 +346,38 @@ std::pair<Tensor, Tensor> CpuBackend::conv2d_backward_weights(const Tensor& grad
   memory gwm = Reorder::buffer(gwu, e.bwd_w_pd.diff_weights_desc());
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, gym},
                                        {DNNL_ARG_DIFF_WEIGHTS, gwm}};
-  if (want_bias) {
+  const bool bias_here = want_bias && e.bwd_w_dt == dt::f32;
+  if (bias_here) {
     gb = Tensor::empty({w_shape[0]}, DType::F32);
     args[DNNL_ARG_DIFF_BIAS] = user_mem(e.b_md, gb);
   }
   e.bwd_w->execute(stream(), args);
   e.bw_gw.out(gwm, gwu);
   stream().wait();
+  if (want_bias && !bias_here) gb = sum(gy, {0, 2, 3}, false);  // (C): float32, as the reference
   return {gw, gb};
 }
 
 // ---- matmul ------------------------------------------------------------------------------------
 
-Tensor CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
+Tensor CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b,
+                          Precision precision) {
   if (a_in.dtype() != DType::F32 || any_empty({a_in.numel(), b_in.numel()}))
-    return ReferenceBackend::matmul(a_in, b_in, trans_a, trans_b);
+    return ReferenceBackend::matmul(a_in, b_in, trans_a, trans_b, precision);
+  ScratchScope scratch_scope;
   Tensor a = a_in.contiguous(), b = b_in.contiguous();
   const int64_t M = trans_a ? a.size(1) : a.size(0), K = trans_a ? a.size(0) : a.size(1);
   const int64_t N = trans_b ? b.size(0) : b.size(1);
   Tensor y = Tensor::empty({M, N}, DType::F32);
   // A transposed operand is the same buffer read with swapped strides.
-  memory::desc a_md({M, K}, dt::f32, trans_a ? memory::dims{1, M} : memory::dims{K, 1});
-  memory::desc b_md({K, N}, dt::f32, trans_b ? memory::dims{1, K} : memory::dims{N, 1});
+  const memory::dims a_strides = trans_a ? memory::dims{1, M} : memory::dims{K, 1};
+  const memory::dims b_strides = trans_b ? memory::dims{1, K} : memory::dims{N, 1};
+  memory::desc a_md({M, K}, dt::f32, a_strides), b_md({K, N}, dt::f32, b_strides);
   memory::desc y_md({M, N}, dt::f32, tag::ab);
   struct MatmulEntry {
     std::unique_ptr<dnnl::matmul> prim;
+    dnnl::matmul::primitive_desc pd;
+    Reorder a_in, b_in;  // f32 -> bf16 (same strides) when the matmul multiplies in bf16
     std::mutex lock;
   };
   static std::mutex mu;
@@ -319,22 +385,36 @@ Tensor CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, 
   MatmulEntry* e;
   {
     std::ostringstream key;
-    key << M << ',' << K << ',' << N << ',' << trans_a << trans_b;
+    key << M << ',' << K << ',' << N << ',' << trans_a << trans_b << precision_name(precision);
     std::lock_guard<std::mutex> g(mu);
     auto& slot = cache[key.str()];
     if (!slot) {
       slot = std::make_unique<MatmulEntry>();
-      dnnl::matmul::desc d(a_md, b_md, y_md);
-      slot->prim = std::make_unique<dnnl::matmul>(dnnl::matmul::primitive_desc(d, engine()));
+      dt type = precision == Precision::BFloat16 && cpu_bf16_available() ? dt::bf16 : dt::f32;
+      slot->pd = with_f32_fallback(type, [&](dt t) {
+        // bf16 operands in plain row-major (the reorder that rounds them also transposes them)
+        memory::desc am = t == dt::f32 ? a_md : memory::desc({M, K}, t, tag::ab);
+        memory::desc bm = t == dt::f32 ? b_md : memory::desc({K, N}, t, tag::ab);
+        return dnnl::matmul::primitive_desc(dnnl::matmul::desc(am, bm, y_md), engine());
+      });
+      slot->prim = std::make_unique<dnnl::matmul>(slot->pd);
     }
     e = slot.get();
   }
   std::lock_guard<std::mutex> g(e->lock);
-  e->prim->execute(stream(), {{DNNL_ARG_SRC, user_mem(a_md, a)},
-                              {DNNL_ARG_WEIGHTS, user_mem(b_md, b)},
+  e->prim->execute(stream(), {{DNNL_ARG_SRC, e->a_in.in(user_mem(a_md, a), e->pd.src_desc())},
+                              {DNNL_ARG_WEIGHTS, e->b_in.in(user_mem(b_md, b), e->pd.weights_desc())},
                               {DNNL_ARG_DST, user_mem(y_md, y)}});
   stream().wait();
   return y;
+}
+
+bool cpu_bf16_available() {
+  static const bool ok = [] {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return ok;
 }
 
 bool cpu_winograd_available() {

@@ -70,7 +70,8 @@ void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const voi
 
 using cuda::gemm;
 
-Tensor CudaBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+Tensor CudaBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
+                           Precision /*precision: bf16 runs float32 on CUDA for now*/) {
   cuda::OpScope scope("matmul");
   const int64_t M = trans_a ? a.size(1) : a.size(0), K = trans_a ? a.size(0) : a.size(1);
   const int64_t N = trans_b ? b.size(0) : b.size(1);

@@ -140,6 +140,8 @@ Tensor empty_like_layout(const Tensor& x, DType dtype);
       case ::scconv::DType::F64: { using alias = double; __VA_ARGS__; break; }                \
       case ::scconv::DType::I64: { using alias = int64_t; __VA_ARGS__; break; }               \
       case ::scconv::DType::U8: { using alias = uint8_t; __VA_ARGS__; break; }                \
+      case ::scconv::DType::BF16:                                                             \
+        SCCONV_FAIL("bfloat16 tensors have no CUDA kernels yet: convert to float32 first");   \
     }                                                                                         \
   } while (0)
 

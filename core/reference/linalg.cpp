@@ -6,13 +6,32 @@
 //   y[n,o,i,j] = bias[o] + sum_{c<C/g, ki, kj} w[o,c,ki,kj] * x[n, g*C/g + c, i*s - p + ki*d, ...]
 // conv1x1_split is a 1x1 convolution of that kind whose groups may differ in size and whose
 // groups' outputs are separate tensors: y_i[n,o,p] = sum_c w_i[o,c] x[n, c0_i + c, p].
+//
+// Precision::BFloat16 (core/dtype.h) on float32 operands: the same loops on the operands rounded
+// to bfloat16 (the products of two bfloat16 are exact in double; only the sum rounds, once). A
+// bias, and the bias gradient (a sum of grad_y), are not products: they stay unrounded.
 #include <algorithm>
 
 #include "core/reference/reference_backend.h"
 
 namespace scconv {
 
-Tensor ReferenceBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+namespace {
+bool rounds_to_bf16(Precision precision, const Tensor& t) {
+  return precision == Precision::BFloat16 && t.dtype() == DType::F32;
+}
+// t's values rounded to the nearest bfloat16, as float32.
+Tensor bf16_rounded(const Tensor& t) { return t.defined() ? t.to(DType::BF16).to(DType::F32) : t; }
+Conv2dParams exact(Conv2dParams p) {
+  p.precision = Precision::Float32;
+  return p;
+}
+}  // namespace
+
+Tensor ReferenceBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
+                                Precision precision) {
+  if (rounds_to_bf16(precision, a))
+    return ReferenceBackend::matmul(bf16_rounded(a), bf16_rounded(b), trans_a, trans_b, Precision::Float32);
   int64_t M = trans_a ? a.size(1) : a.size(0), K = trans_a ? a.size(0) : a.size(1);
   int64_t N = trans_b ? b.size(0) : b.size(1);
   Tensor y = Tensor::empty({M, N}, a.dtype());
@@ -70,6 +89,8 @@ static void for_each_row_tap(const ConvDims& d, const Conv2dParams& p, F f) {
 
 Tensor ReferenceBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
                                 const Conv2dParams& p) {
+  if (rounds_to_bf16(p.precision, x_in))
+    return ReferenceBackend::conv2d(bf16_rounded(x_in), bf16_rounded(w_in), bias, exact(p));
   Tensor x = x_in.contiguous(), w = w_in.contiguous();
   ConvDims d = conv_dims(x.shape(), w.shape(), p);
   std::vector<double> acc(d.N * d.O * d.OH * d.OW, 0.0);
@@ -94,6 +115,8 @@ Tensor ReferenceBackend::conv2d(const Tensor& x_in, const Tensor& w_in, const Te
 
 Tensor ReferenceBackend::conv2d_backward_data(const Tensor& grad_y_in, const Tensor& w_in,
                                               const Shape& x_shape, const Conv2dParams& p) {
+  if (rounds_to_bf16(p.precision, grad_y_in))
+    return ReferenceBackend::conv2d_backward_data(bf16_rounded(grad_y_in), bf16_rounded(w_in), x_shape, exact(p));
   Tensor gy = grad_y_in.contiguous(), w = w_in.contiguous();
   ConvDims d = conv_dims(x_shape, w.shape(), p);
   std::vector<double> acc(numel_of(x_shape), 0.0);
@@ -119,6 +142,13 @@ std::pair<Tensor, Tensor> ReferenceBackend::conv2d_backward_weights(const Tensor
                                                                     const Shape& w_shape,
                                                                     bool want_bias,
                                                                     const Conv2dParams& p) {
+  if (rounds_to_bf16(p.precision, grad_y_in)) {  // (the bias gradient is a sum, not a product: unrounded)
+    Tensor gw = ReferenceBackend::conv2d_backward_weights(bf16_rounded(grad_y_in), bf16_rounded(x_in), w_shape,
+                                                          false, exact(p)).first;
+    Tensor gb = want_bias ? ReferenceBackend::conv2d_backward_weights(grad_y_in, x_in, w_shape, true, exact(p)).second
+                          : Tensor();
+    return {gw, gb};
+  }
   Tensor gy = grad_y_in.contiguous(), x = x_in.contiguous();
   ConvDims d = conv_dims(x.shape(), w_shape, p);
   std::vector<double> acc(numel_of(w_shape), 0.0), accb(d.O, 0.0);

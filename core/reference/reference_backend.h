@@ -27,7 +27,8 @@ class ReferenceBackend : public Backend {
   Tensor nonfinite_index(const std::vector<Tensor>& ts) override;
   Tensor argmax_rows(const Tensor& x) override;
 
-  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
+  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
+                Precision precision) override;
 
   Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias,
                 const Conv2dParams& p) override;
