@@ -121,6 +121,7 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
                                          "Stopped; the last good checkpoint in '" + cfg.out + "/checkpoint' is kept");
   loader_ = std::make_unique<Loader>(data_.train, cfg.batch_size, true, cfg.augment, static_cast<uint64_t>(cfg.seed));
   loader_->pin_memory(device_.type != Device::CPU);
+  if (device_.type != Device::CPU) loader_->set_background(true);  // the host's cores are free while the GPU computes
   steps_ = loader_->batches_per_epoch();
   if (cfg.explain_every > 0) prepare_gate_statistics();
   if (resume) {

@@ -10,14 +10,17 @@
 
 namespace scconv {
 
+int available_cores() {
+  // a Slurm task's or taskset's share, else all cores
+  cpu_set_t set;
+  int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+  return n > 0 ? n : 1;
+}
+
 void set_num_threads(int64_t n) {
   SCCONV_CHECK(n >= 0 && n <= kMaxThreads, "threads: " << n << " is outside [0, " << kMaxThreads << "] (0: all cores)");
-  // 0: the cores this process may run on (a Slurm task's or taskset's share), else all cores
-  cpu_set_t set;
-  if (n == 0 && sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
-  if (n == 0) n = static_cast<int64_t>(std::thread::hardware_concurrency());
-  if (n <= 0) n = 1;
-  omp_set_num_threads(static_cast<int>(n));
+  omp_set_num_threads(static_cast<int>(n == 0 ? available_cores() : n));
 }
 
 int get_num_threads() { return omp_get_max_threads(); }

@@ -10,6 +10,8 @@ namespace scconv {
 inline constexpr int64_t kMaxThreads = 1024;
 void set_num_threads(int64_t n);  // 0: every core this process may use (its CPU affinity); n in [0, kMaxThreads]
 int get_num_threads();
+// The cores this process may run on (its CPU affinity; all cores when that cannot be read).
+int available_cores();
 
 // A grain that gives each thread one chunk of [0, n): for loops whose body sets up per-chunk
 // scratch buffers.

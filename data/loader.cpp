@@ -1,11 +1,13 @@
 // data/loader.cpp: see loader.h.
 #include "data/loader.h"
 
+#include <algorithm>
 #include <chrono>
 #include <numeric>
 
 #include "core/math/pixels.h"
 #include "core/math/random.h"
+#include "core/parallel.h"
 
 namespace scconv {
 
@@ -33,19 +35,34 @@ void prepare_image(const uint8_t* src, int64_t C, int64_t H, int64_t W, float* d
       cx = static_cast<int64_t>(u(4) * double(W));
     }
   }
+  // Output pixel (y, x) reads source (y + oy, x + ox), mirrored when flipped (sx = W-1-(x+ox));
+  // outside the image it is the padding. The columns that read inside: [x0, x1).
+  const int64_t x0 = std::max<int64_t>(0, -ox), x1 = std::min<int64_t>(W, W - ox);
   for (int64_t c = 0; c < C; ++c) {
     // every value of channel c, by pixel: (p / 255 - mean) / std (core/math/pixels.h)
     float lut[256];
     const float m = static_cast<float>(o.mean[c]), s = static_cast<float>(o.std[c]);
     for (int v = 0; v < 256; ++v) lut[v] = math::normalise_pixel(static_cast<uint8_t>(v), m, s);
     const float black = lut[0];  // a padded pixel: the zero padding happens before normalising
-    for (int64_t y = 0; y < H; ++y)
-      for (int64_t x = 0; x < W; ++x) {
-        int64_t sy = y + oy, sx = flip ? W - 1 - (x + ox) : x + ox;
-        float v = (sy < 0 || sy >= H || sx < 0 || sx >= W) ? black : lut[src[(c * H + sy) * W + sx]];
-        if (cy >= 0 && std::abs(y - cy) * 2 < o.cutout + 1 && std::abs(x - cx) * 2 < o.cutout + 1) v = 0.f;
-        dst[(c * H + y) * W + x] = v;
+    for (int64_t y = 0; y < H; ++y) {
+      float* out = dst + (c * H + y) * W;
+      const int64_t sy = y + oy;
+      if (sy < 0 || sy >= H || x0 >= x1) {
+        std::fill(out, out + W, black);
+        continue;
       }
+      const uint8_t* row = src + (c * H + sy) * W;
+      std::fill(out, out + x0, black);
+      if (flip)
+        for (int64_t x = x0; x < x1; ++x) out[x] = lut[row[W - 1 - (x + ox)]];
+      else
+        for (int64_t x = x0; x < x1; ++x) out[x] = lut[row[x + ox]];
+      std::fill(out + x1, out + W, black);
+    }
+    if (cy >= 0)  // cutout: the pixels within (cutout + 1) / 2 of the centre, after normalising
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x)
+          if (std::abs(y - cy) * 2 < o.cutout + 1 && std::abs(x - cx) * 2 < o.cutout + 1) dst[(c * H + y) * W + x] = 0.f;
   }
 }
 
@@ -62,7 +79,8 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
 }
 
 Loader::Loader(const Dataset& data, int64_t batch, bool train, const AugmentOptions& o, uint64_t seed)
-    : data_(data), batch_(batch), train_(train), o_(o), seed_(seed) {
+    : data_(data), batch_(batch), train_(train), o_(o), seed_(seed),
+      background_(available_cores() > get_num_threads()) {
   SCCONV_CHECK(batch > 0, "batch_size must be positive, got " << batch);
   SCCONV_CHECK(data.size() > 0, "the dataset is empty");
   SCCONV_CHECK(static_cast<int64_t>(o.mean.size()) == data.images.size(1) &&
@@ -78,12 +96,18 @@ void Loader::make_batch(int64_t epoch, int64_t b, const std::vector<int64_t>& or
   const int64_t C = data_.images.size(1), H = data_.images.size(2), W = data_.images.size(3);
   x = pin_ ? Tensor::empty_pinned({count, C, H, W}, DType::F32) : Tensor::empty({count, C, H, W});
   y = pin_ ? Tensor::empty_pinned({count}, DType::I64) : Tensor::empty({count}, DType::I64);
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t idx = order[start + i];
-    prepare_image(data_.images.data<uint8_t>() + idx * C * H * W, C, H, W, x.data<float>() + i * C * H * W, o_,
-                  train_, seed_, epoch, idx);
-    y.data<int64_t>()[i] = data_.labels.data<int64_t>()[idx];
-  }
+  auto images = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t idx = order[start + i];
+      prepare_image(data_.images.data<uint8_t>() + idx * C * H * W, C, H, W, x.data<float>() + i * C * H * W, o_,
+                    train_, seed_, epoch, idx);
+      y.data<int64_t>()[i] = data_.labels.data<int64_t>()[idx];
+    }
+  };
+  if (background_)
+    images(0, count);  // (on the loader's own thread)
+  else
+    parallel_for(count, 16, images);
 }
 
 void Loader::stop() {
@@ -99,6 +123,12 @@ void Loader::stop() {
 
 void Loader::start_epoch(int64_t epoch, int64_t first) {
   stop();
+  if (!background_) {
+    epoch_ = epoch;
+    next_batch_ = first;
+    order_ = epoch_order(data_.size(), train_, seed_, epoch);
+    return;
+  }
   done_ = false;
   error_.clear();
   worker_ = std::thread([this, epoch, first] {
@@ -125,6 +155,12 @@ void Loader::start_epoch(int64_t epoch, int64_t first) {
 
 bool Loader::next(Tensor& x, Tensor& y, double* wait_seconds) {
   auto t0 = std::chrono::steady_clock::now();
+  if (!background_) {
+    if (next_batch_ >= batches_per_epoch() || order_.empty()) return false;
+    make_batch(epoch_, next_batch_++, order_, x, y);
+    if (wait_seconds) *wait_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return true;
+  }
   std::unique_lock<std::mutex> lk(mu_);
   cv_.wait(lk, [&] { return !ready_.empty() || done_; });
   if (wait_seconds) *wait_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

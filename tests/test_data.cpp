@@ -427,4 +427,25 @@ TEST_CASE("loader: each epoch is a permutation, batches are deterministic and re
   REQUIRE(ev.next(x, y));
   CHECK(y.to_vector<int64_t>()[1] == tr.labels.to_vector<int64_t>()[1]);  // eval keeps the order
   CHECK_THROWS_WITH_AS(Loader(tr, 0, true, o, 0), Contains("batch_size must be positive"), Error);
+  // a background thread or batches built in next() over the thread pool: the same batches
+  AugmentOptions full = o;
+  full.crop_padding = 4;
+  full.cutout = 8;
+  Loader bg(tr, 8, true, full, 5), fg(tr, 8, true, full, 5);
+  bg.set_background(true);
+  fg.set_background(false);
+  for (int64_t first : {0, 4}) {
+    bg.start_epoch(1, first);
+    fg.start_epoch(1, first);
+    Tensor xb, yb;
+    int batches = 0;
+    while (bg.next(xb, yb)) {
+      REQUIRE(fg.next(x, y));
+      CHECK(testing::mismatch(x, xb, 0, 0).empty());
+      CHECK(y.to_vector<int64_t>() == yb.to_vector<int64_t>());
+      ++batches;
+    }
+    CHECK_FALSE(fg.next(x, y));
+    CHECK(batches == 6 - first);
+  }
 }
