@@ -41,10 +41,12 @@ double fraction(const config::Reader& r, const char* key) {
 void check_epoch_metrics(const nlohmann::json& m, int64_t epoch) {
   config::Reader r(m, "history[" + std::to_string(epoch - 1) + "]");
   r.only({"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc", "lr",
-          "epoch_seconds", "images_per_second", "data_wait_seconds", "skipped_steps", "gates", "sru_threshold"});
+          "epoch_seconds", "eval_seconds", "images_per_second", "data_wait_seconds", "skipped_steps", "gates",
+          "sru_threshold"});
   require_keys(r, {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds"});
   SCCONV_CHECK(r.integer("epoch", 0, 0, INT64_MAX) == epoch, r.key_path("epoch") << ": expected " << epoch);
-  for (const char* k : {"train_loss", "test_loss", "val_loss", "lr", "epoch_seconds", "images_per_second", "data_wait_seconds"})
+  for (const char* k : {"train_loss", "test_loss", "val_loss", "lr", "epoch_seconds", "eval_seconds", "images_per_second",
+                        "data_wait_seconds"})
     if (r.has(k)) non_negative(r, k);
   for (const char* k : {"train_acc", "test_acc", "val_acc", "sru_threshold"})
     if (r.has(k)) fraction(r, k);
@@ -152,7 +154,7 @@ void check_finite_state(const Module& model, const std::string& source) {
 
 void save_checkpoint(const std::string& out_dir, const Module& model, const SGD& sgd,
                      const TrainState& state, const nlohmann::json& config,
-                     const std::vector<std::string>& classes) {
+                     const std::vector<std::string>& classes, const WeightAverage* ema) {
   fs::path out(out_dir), tmp = out / "checkpoint.tmp", cur = out / "checkpoint", old = out / "checkpoint.old";
   fs::create_directories(out);
   // A crash mid-swap last time leaves only checkpoint.old: make it current again first.
@@ -162,6 +164,11 @@ void save_checkpoint(const std::string& out_dir, const Module& model, const SGD&
   save_safetensors((tmp / "model.safetensors").string(), model.state_dict(),
                    model_metadata(config, state.epoch, classes));
   save_safetensors((tmp / "optimizer.safetensors").string(), sgd.state());
+  if (ema) {
+    std::map<std::string, std::string> meta = model_metadata(config, state.epoch, classes);
+    meta["ema_updates"] = std::to_string(ema->updates());
+    save_safetensors((tmp / "ema.safetensors").string(), ema->state_dict(), meta);
+  }
   nlohmann::json st = state.to_json();
   st["config"] = config;
   write_file_atomic((tmp / "state.json").string(), st.dump(1));
@@ -183,12 +190,18 @@ std::vector<std::string> checkpoint_dirs(const std::string& out_dir) {
   return out;
 }
 
+std::string evaluated_model_file(const std::string& ckpt_dir) {
+  std::error_code ec;
+  const fs::path d(ckpt_dir);
+  return (fs::is_regular_file(d / "ema.safetensors", ec) ? d / "ema.safetensors" : d / "model.safetensors").string();
+}
+
 std::string find_checkpoint(const std::string& out_dir) {
   std::vector<std::string> dirs = checkpoint_dirs(out_dir);
   return dirs.empty() ? "" : dirs.front();
 }
 
-void load_checkpoint(const std::string& dir, Module& model, SGD* sgd, TrainState* state) {
+void load_checkpoint(const std::string& dir, Module& model, SGD* sgd, TrainState* state, WeightAverage* ema) {
   fs::path d(dir);
   const std::string state_file = (d / "state.json").string(), model_file = (d / "model.safetensors").string();
   TrainState st = TrainState::from_json(config::read_json_file(state_file), state_file);
@@ -204,15 +217,30 @@ void load_checkpoint(const std::string& dir, Module& model, SGD* sgd, TrainState
     const std::string opt_file = (d / "optimizer.safetensors").string();
     sgd->load_state(load_safetensors(opt_file).tensors, opt_file);
   }
+  if (ema) {
+    const std::string ema_file = (d / "ema.safetensors").string();
+    SCCONV_CHECK(fs::exists(ema_file), ema_file << ": missing (the config has ema.decay, but this checkpoint holds no "
+                                                   "weight average: was the run started without it?)");
+    SafetensorsFile avg = load_safetensors(ema_file);
+    auto e = avg.metadata.find("epoch"), u = avg.metadata.find("ema_updates");
+    SCCONV_CHECK(e != avg.metadata.end() && e->second == std::to_string(st.epoch),
+                 ema_file << ": metadata epoch " << (e == avg.metadata.end() ? "(none)" : e->second)
+                          << " does not match the state's epoch " << st.epoch << " (files of different checkpoints?)");
+    SCCONV_CHECK(u != avg.metadata.end() && !u->second.empty() &&
+                     u->second.find_first_not_of("0123456789") == std::string::npos && u->second.size() < 19,
+                 ema_file << ": metadata 'ema_updates' is missing or not a count");
+    ema->load_state_dict(avg.tensors, std::stoll(u->second), ema_file);
+  }
   if (state) *state = st;
 }
 
-std::string load_newest_checkpoint(const std::string& out_dir, Module& model, SGD* sgd, TrainState* state) {
+std::string load_newest_checkpoint(const std::string& out_dir, Module& model, SGD* sgd, TrainState* state,
+                                   WeightAverage* ema) {
   std::vector<std::string> dirs = checkpoint_dirs(out_dir), problems;
   SCCONV_CHECK(!dirs.empty(), "--resume: no checkpoint in '" << out_dir << "/checkpoint'");
   for (const std::string& dir : dirs) {
     try {
-      load_checkpoint(dir, model, sgd, state);
+      load_checkpoint(dir, model, sgd, state, ema);
       if (problems.empty()) return dir;
       // the damaged newest goes aside (kept for inspection), the one that loaded becomes current:
       // the next checkpoint swap must not turn the damaged one into checkpoint.old

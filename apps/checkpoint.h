@@ -4,6 +4,9 @@
 //                          epoch, the class names and the input convention
 //                          ("input": "(pixel / 255 - mean) / std", core/math/pixels.h)
 //   optimizer.safetensors  SGD momentum buffers ("momentum.<name>")
+//   ema.safetensors        with ema.decay: the weight average (optim/ema.h) as a model file (the
+//                          same names and metadata as model.safetensors, plus "ema_updates");
+//                          what --checkpoint loads for eval and the teaching views
 //   state.json             position (epoch, step), best accuracy, per-epoch metrics, partial
 //                          epoch sums, config
 // A checkpoint is written whole into <out>/checkpoint.tmp/ (each file fsynced), then swapped in
@@ -19,6 +22,7 @@
 
 #include "core/safetensors.h"
 #include "layers/module.h"
+#include "optim/ema.h"
 #include "optim/sgd.h"
 
 namespace scconv::apps {
@@ -46,19 +50,26 @@ struct TrainState {
 std::map<std::string, std::string> model_metadata(const nlohmann::json& config, int64_t epoch,
                                                   const std::vector<std::string>& classes);
 
+// ema: the run's weight average (null: none).
 void save_checkpoint(const std::string& out_dir, const Module& model, const SGD& sgd,
                      const TrainState& state, const nlohmann::json& config,
-                     const std::vector<std::string>& classes = {});
+                     const std::vector<std::string>& classes = {}, const WeightAverage* ema = nullptr);
 // The complete checkpoint directories under out_dir, newest first (checkpoint, checkpoint.old).
 std::vector<std::string> checkpoint_dirs(const std::string& out_dir);
+// The model file of a checkpoint directory that its run evaluated: ema.safetensors where the
+// run kept a weight average, else model.safetensors.
+std::string evaluated_model_file(const std::string& ckpt_dir);
 // The newest of them ("" if none).
 std::string find_checkpoint(const std::string& out_dir);
-// Loads model weights, optimizer state and the state from one checkpoint directory.
-void load_checkpoint(const std::string& ckpt_dir, Module& model, SGD* sgd, TrainState* state);
+// Loads model weights, optimizer state, the weight average (when ema is given: the directory
+// must hold one) and the state from one checkpoint directory.
+void load_checkpoint(const std::string& ckpt_dir, Module& model, SGD* sgd, TrainState* state,
+                     WeightAverage* ema = nullptr);
 // Loads the newest checkpoint that loads, saying on stderr why a newer one was passed over; a
 // damaged newest is renamed checkpoint.damaged and the one that loaded becomes checkpoint.
 // Returns the directory loaded. The error lists every checkpoint's problem.
-std::string load_newest_checkpoint(const std::string& out_dir, Module& model, SGD* sgd, TrainState* state);
+std::string load_newest_checkpoint(const std::string& out_dir, Module& model, SGD* sgd, TrainState* state,
+                                   WeightAverage* ema = nullptr);
 // The training config of the newest checkpoint whose state.json reads.
 nlohmann::json resume_config(const std::string& out_dir);
 

@@ -56,7 +56,7 @@ std::vector<int64_t> argmax_rows(const Tensor& logits) {
   return backend_for(logits).argmax_rows(logits).to_vector<int64_t>();
 }
 
-EvalResult evaluate(Module& model, const Dataset& data, const AugmentOptions& norm, int64_t batch) {
+EvalResult evaluate(Module& model, const Dataset& data, const AugmentOptions& norm, TestTimeAugment tta, int64_t batch) {
   EvalResult r;
   const bool was_training = model.training();
   model.eval();
@@ -71,6 +71,7 @@ EvalResult evaluate(Module& model, const Dataset& data, const AugmentOptions& no
   int64_t correct = 0;
   while (loader.next(x, y)) {
     Tensor logits = model(x.to(device));
+    if (tta == TestTimeAugment::Flip) logits = mul(add(logits, model(mirrored(x).to(device))), 0.5);
     SCCONV_CHECK(all_finite(logits), "evaluation: the model's outputs for images " << r.count << ".."
                                          << r.count + x.size(0) - 1 << " are not finite (NaN or Inf)");
     loss_sum += cross_entropy(logits, y.to(device)).to(Device::CPU).item() * double(x.size(0));

@@ -10,13 +10,14 @@
 namespace scconv::apps {
 
 namespace {
-// The model file that --checkpoint names.
+// The model file that --checkpoint names: in a checkpoint, the weight average where the run
+// kept one (ema.decay: what its evaluations measured), else the trained weights.
 std::string model_file_of(const std::filesystem::path& c) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_regular_file(c, ec)) return c.string();
-  if (!find_checkpoint(c.string()).empty()) return find_checkpoint(c.string()) + "/model.safetensors";
-  if (fs::is_regular_file(c / "model.safetensors", ec)) return (c / "model.safetensors").string();
+  if (!find_checkpoint(c.string()).empty()) return evaluated_model_file(find_checkpoint(c.string()));
+  if (fs::is_regular_file(c / "model.safetensors", ec)) return evaluated_model_file(c.string());
   SCCONV_FAIL("--checkpoint: no model in '" << c.string()
                                             << "' (expected a run directory, a checkpoint directory or a .safetensors file)");
 }

@@ -68,7 +68,7 @@ void measure_model(RunRecord& r, const TrainConfig& cfg, const std::string& mode
   }
   try {
     const Dataset test = load_test_set(cfg, o.data_dir, r.classes);
-    r.final_eval = evaluate(*model, test, cfg.augment);
+    r.final_eval = evaluate(*model, test, cfg.augment, cfg.tta);  // (as the run evaluated)
     r.evaluated = true;
     if (r.classes.empty()) r.classes = test.classes;
   } catch (const Error& e) {
@@ -99,7 +99,7 @@ RunRecord load_run(const std::string& dir, const ReportOptions& o) {
   r.best_on = cfg.val_split > 0 ? "val" : "test";
   if (fs::is_regular_file(fs::path(dir) / "summary.json", ec))
     r.summary = config::read_json_file((fs::path(dir) / "summary.json").string());
-  measure_model(r, cfg, ckpt + "/model.safetensors", o);
+  measure_model(r, cfg, evaluated_model_file(ckpt), o);
   r.explained = explained_units(dir);
   return r;
 }

@@ -57,12 +57,21 @@ nlohmann::json find_preset(const std::string& sub, const std::string& name, cons
 
 nlohmann::json load_train_preset(const std::string& name) { return find_preset("train", name, "--config"); }
 
+TestTimeAugment parse_tta(const std::string& name, const std::string& key) {
+  if (name == "none") return TestTimeAugment::None;
+  if (name == "flip") return TestTimeAugment::Flip;
+  SCCONV_FAIL(key << ": unknown value '" << name << "' (known: none, flip)");
+}
+
+const char* tta_name(TestTimeAugment t) { return t == TestTimeAugment::Flip ? "flip" : "none"; }
+
 TrainConfig parse_train_config(const nlohmann::json& j, const std::string& source) {
   try {
     TrainConfig c;
     config::Reader r(j, "");
     r.only({"model", "data", "optim", "schedule", "epochs", "batch_size", "seed", "threads",
-            "conv_algorithm", "precision", "cudnn_search", "deterministic", "device", "nonfinite", "explain", "out"});
+            "conv_algorithm", "precision", "cudnn_search", "deterministic", "device", "nonfinite", "explain", "ema",
+            "eval", "out"});
     SCCONV_CHECK(r.has("model"), "missing key 'model' (a model config object or a preset name)");
     const auto& m = j.at("model");
     c.model_json = m.is_string() ? load_model_preset(m.get<std::string>()) : m;
@@ -169,6 +178,13 @@ TrainConfig parse_train_config(const nlohmann::json& j, const std::string& sourc
     ex.only({"every", "images"});
     c.explain_every = ex.integer("every", 0, 0, 1000000);
     c.explain_images = ex.integer("images", 100, 1, 10000);
+    config::Reader em = r.child("ema");
+    em.only({"decay"});
+    c.ema_decay = em.num("decay", 0);
+    SCCONV_CHECK(c.ema_decay >= 0 && c.ema_decay < 1, "ema.decay: must be in [0, 1) (0: no weight average), got " << c.ema_decay);
+    config::Reader ev = r.child("eval");
+    ev.only({"tta"});
+    c.tta = parse_tta(ev.str("tta", "none"), "eval.tta");
     c.out = r.str("out", "runs/default");
     SCCONV_CHECK(!c.out.empty(), "out: must name a directory");
     return c;
@@ -220,6 +236,8 @@ nlohmann::json TrainConfig::to_json() const {
           {"nonfinite", {{"action", nonfinite == NonfiniteAction::Skip ? "skip" : "stop"},
                          {"max_consecutive_skips", max_consecutive_skips}}},
           {"explain", {{"every", explain_every}, {"images", explain_images}}},
+          {"ema", {{"decay", ema_decay}}},
+          {"eval", {{"tta", tta_name(tta)}}},
           {"out", out}};
 }
 

@@ -12,7 +12,14 @@
 //    "precision": "fp32",
 //    "cudnn_search": "heuristic", "deterministic": false, "device": "cpu",
 //    "nonfinite": {"action": "stop", "max_consecutive_skips": 20},
-//    "explain": {"every": 0, "images": 100}, "out": "runs/NAME"}
+//    "explain": {"every": 0, "images": 100}, "ema": {"decay": 0}, "eval": {"tta": "none"},
+//    "out": "runs/NAME"}
+// ema.decay d > 0: an exponential moving average of the weights and batch-norm statistics,
+// updated after every step (optim/ema.h: d warms up as min(d, (1 + t) / (10 + t))); every
+// evaluation, best.safetensors and the checkpoint's ema.safetensors (what `scconv eval` and
+// the teaching views load from a run) hold the average; model.safetensors keeps the trained
+// weights, from which a run resumes.
+// eval.tta: "none" or "flip" (every evaluation averages the logits of each image and its mirror).
 // nonfinite.action: "stop" (default: a NaN/Inf loss, gradient, parameter or buffer stops the
 // run with an error naming the step and tensor) or "skip" (such steps are skipped, as loss
 // scalers do; more than max_consecutive_skips in a row stop the run).
@@ -46,6 +53,12 @@
 
 namespace scconv::apps {
 
+// Test-time augmentation of every evaluation: None, or Flip (the logits of each image and of
+// its mirror image averaged, as a flip-trained model has seen both; twice the evaluation's cost).
+enum class TestTimeAugment { None, Flip };
+TestTimeAugment parse_tta(const std::string& name, const std::string& key);  // "none" | "flip"; the error names `key`
+const char* tta_name(TestTimeAugment t);
+
 // What the training loop does when the loss, a gradient, a parameter or a buffer goes NaN/Inf.
 enum class NonfiniteAction { Stop, Skip };
 
@@ -69,6 +82,8 @@ struct TrainConfig {
   NonfiniteAction nonfinite = NonfiniteAction::Stop;
   int64_t max_consecutive_skips = 20;  // (with Skip) more in a row stop the run
   int64_t explain_every = 0, explain_images = 100;  // gate statistics every K epochs (0: never)
+  double ema_decay = 0;  // ema.decay: 0 off, else the weight average's decay (optim/ema.h)
+  TestTimeAugment tta = TestTimeAugment::None;  // eval.tta
   std::optional<double> sru_threshold_start;  // schedule.sru_threshold_start
   std::string out = "runs/default";
   nlohmann::json to_json() const;  // every key, defaults filled in

@@ -71,6 +71,7 @@ class Run {
   void print_progress(int64_t epoch, EpochSums& sums, double lr, Clock::time_point& last_print);
   void flush_pending(EpochSums& sums);
   void end_epoch(int64_t epoch, const EpochSums& sums, double lr, double seconds);
+  nlohmann::json evaluate_epoch(int64_t epoch);
   void finish();
   void poison(const std::string& name);
   void prepare_gate_statistics();
@@ -84,6 +85,7 @@ class Run {
   Datasets data_;
   std::shared_ptr<Module> model_;
   std::unique_ptr<SGD> sgd_;
+  std::unique_ptr<WeightAverage> ema_;  // ema.decay > 0: what every evaluation measures
   TrainState st_;
   std::unique_ptr<Loader> loader_;
   std::unique_ptr<StepGuard> guard_;  // the "stop" mode's guard (null in "skip" mode)
@@ -114,6 +116,7 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
   model_ = build_model(cfg.model, init);  // initialised on the CPU (same weights on every device)
   model_->to(device_.type);
   sgd_ = std::make_unique<SGD>(model_->named_parameters(), cfg.optim);
+  if (cfg.ema_decay > 0) ema_ = std::make_unique<WeightAverage>(*model_, cfg.ema_decay);
   pending_loss_ = Tensor::zeros({}, DType::F64, device_.type);
   pending_correct_ = Tensor::zeros({}, DType::F64, device_.type);
   if (cfg.nonfinite == NonfiniteAction::Stop)
@@ -125,7 +128,7 @@ Run::Run(const TrainConfig& cfg, bool resume, bool allow_foreign_files)
   steps_ = loader_->batches_per_epoch();
   if (cfg.explain_every > 0) prepare_gate_statistics();
   if (resume) {
-    std::string from = load_newest_checkpoint(cfg.out, *model_, sgd_.get(), &st_);
+    std::string from = load_newest_checkpoint(cfg.out, *model_, sgd_.get(), &st_, ema_.get());
     SCCONV_CHECK(st_.step_in_epoch < steps_, from << "/state.json: step " << st_.step_in_epoch << " of an epoch of "
                                                   << steps_ << " steps (was batch_size or the data set changed?)");
     std::fprintf(stderr, "resumed from %s: %lld epoch(s) done, step %lld of the next\n", from.c_str(),
@@ -185,6 +188,8 @@ Run::Step Run::step(const Tensor& x_host, const Tensor& y_host, EpochSums& sums,
   } else if (skip_checked(loss, x, buffers_before, epoch, lr) == Step::Skipped) {
     return Step::Skipped;
   }
+  // (in "stop" mode a bad step stops the run before its checkpoint, so the average never keeps it)
+  if (ema_) ema_->update();
   Backend& be = backend_for(logits);
   Tensor hits = be.compare(CompareOp::Eq, be.argmax_rows(logits), y).to(DType::F64);  // (N)
   pending_correct_.add_(be.sum(hits, {0}, false));
@@ -251,63 +256,76 @@ void Run::print_progress(int64_t epoch, EpochSums& sums, double lr, Clock::time_
   std::fflush(stderr);
 }
 
-void Run::end_epoch(int64_t epoch, const EpochSums& sums, double lr, double seconds) {
-  SCCONV_CHECK(sums.seen > 0, "epoch " << epoch + 1 << ": every step was skipped (non-finite losses or gradients)");
+// The epoch's evaluations (test, validation, gate statistics), of the weight average where the
+// run keeps one; a new best selection accuracy saves those weights as best.safetensors.
+nlohmann::json Run::evaluate_epoch(int64_t epoch) {
   if (cfg_.sru_threshold_start) set_sru_threshold(*model_, cfg_.model.scconv.sru.threshold);  // evaluations use t
-  EvalResult test = evaluate(*model_, data_.test, cfg_.augment);
-  nlohmann::json m{{"epoch", epoch + 1}, {"train_loss", sums.loss_sum / double(sums.seen)},
-                   {"train_acc", double(sums.correct) / double(sums.seen)}, {"test_loss", test.loss},
-                   {"test_acc", test.accuracy}, {"lr", lr}, {"epoch_seconds", seconds},
-                   {"images_per_second", double(sums.seen) / std::max(seconds, 1e-9)}, {"data_wait_seconds", sums.wait},
-                   {"skipped_steps", sums.skipped}};
-  if (cfg_.sru_threshold_start) m["sru_threshold"] = cfg_.sru_threshold(epoch);  // of the training steps
+  const auto eval_start = Clock::now();
+  WeightAverage::Swapped averaged(ema_.get());
+  EvalResult test = evaluate(*model_, data_.test, cfg_.augment, cfg_.tta);
+  nlohmann::json m{{"test_loss", test.loss}, {"test_acc", test.accuracy}};
   double select = test.accuracy;
   if (data_.val.size() > 0) {
-    EvalResult val = evaluate(*model_, data_.val, cfg_.augment);
+    EvalResult val = evaluate(*model_, data_.val, cfg_.augment, cfg_.tta);
     m["val_loss"] = val.loss;
     m["val_acc"] = val.accuracy;
     select = val.accuracy;
   }
   if (cfg_.explain_every > 0 && ((epoch + 1) % cfg_.explain_every == 0 || epoch + 1 == cfg_.epochs))
     m["gates"] = gate_statistics(*model_, gate_units_, gate_x_);
-  st_.history.push_back(m);
-  st_.epoch = epoch + 1;
-  st_.step_in_epoch = 0;
-  st_.partial = EpochSums{};
   if (select > st_.best_acc) {
     st_.best_acc = select;
     st_.best_epoch = epoch + 1;
     save_safetensors((fs::path(cfg_.out) / "best.safetensors").string(), model_->state_dict(),
                      model_metadata(cfg_json_, epoch + 1, data_.train.classes));
   }
-  save_checkpoint(cfg_.out, *model_, *sgd_, st_, cfg_json_, data_.train.classes);
+  m["eval_seconds"] = since(eval_start);
+  return m;
+}
+
+void Run::end_epoch(int64_t epoch, const EpochSums& sums, double lr, double seconds) {
+  SCCONV_CHECK(sums.seen > 0, "epoch " << epoch + 1 << ": every step was skipped (non-finite losses or gradients)");
+  nlohmann::json m{{"epoch", epoch + 1}, {"train_loss", sums.loss_sum / double(sums.seen)},
+                   {"train_acc", double(sums.correct) / double(sums.seen)}, {"lr", lr}, {"epoch_seconds", seconds},
+                   {"images_per_second", double(sums.seen) / std::max(seconds, 1e-9)}, {"data_wait_seconds", sums.wait},
+                   {"skipped_steps", sums.skipped}};
+  if (cfg_.sru_threshold_start) m["sru_threshold"] = cfg_.sru_threshold(epoch);  // of the training steps
+  m.update(evaluate_epoch(epoch));
+  st_.history.push_back(m);
+  st_.epoch = epoch + 1;
+  st_.step_in_epoch = 0;
+  st_.partial = EpochSums{};
+  save_checkpoint(cfg_.out, *model_, *sgd_, st_, cfg_json_, data_.train.classes, ema_.get());
   std::string lines;
   for (auto& h : st_.history) lines += h.dump() + "\n";
   write_file_atomic((fs::path(cfg_.out) / "metrics.jsonl").string(), lines);
   std::string val = data_.val.size() ? " | val acc " + std::to_string(100 * m["val_acc"].get<double>()).substr(0, 5) + "%" : "";
   std::string skips = sums.skipped ? " | " + std::to_string(sums.skipped) + " steps skipped" : "";
   std::fprintf(stderr, "epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%%%s%s | %.1fs, %.0f img/s\n",
-               (long long)epoch + 1, m["train_loss"].get<double>(), 100 * m["train_acc"].get<double>(), test.loss,
-               100 * test.accuracy, val.c_str(), skips.c_str(), seconds, m["images_per_second"].get<double>());
+               (long long)epoch + 1, m["train_loss"].get<double>(), 100 * m["train_acc"].get<double>(),
+               m["test_loss"].get<double>(), 100 * m["test_acc"].get<double>(), val.c_str(), skips.c_str(), seconds,
+               m["images_per_second"].get<double>());
 }
 
 void Run::finish() {
   SCCONV_CHECK(!st_.history.empty(), "the run has no completed epoch");
   const nlohmann::json& final_m = st_.history.back();
-  double seconds = 0;
+  double seconds = 0, wall = 0;
   int64_t skipped = 0;
   for (auto& h : st_.history) {
     seconds += h["epoch_seconds"].get<double>();
+    wall += h["epoch_seconds"].get<double>() + h.value("eval_seconds", 0.0);
     skipped += h.value("skipped_steps", int64_t(0));
   }
   nlohmann::json summary{{"final_test_acc", final_m["test_acc"]}, {"final_test_loss", final_m["test_loss"]},
                          {"best_acc", st_.best_acc}, {"best_epoch", st_.best_epoch},
                          {"best_selected_on", data_.val.size() ? "val" : "test"}, {"epochs", st_.epoch},
-                         {"train_seconds", seconds}, {"skipped_steps", skipped}};
+                         {"train_seconds", seconds}, {"wall_seconds", wall}, {"skipped_steps", skipped}};
   write_file_atomic((fs::path(cfg_.out) / "summary.json").string(), summary.dump(2) + "\n");
-  std::fprintf(stderr, "done: final test accuracy %.2f%%; best %s accuracy %.2f%% at epoch %lld (weights in %s/best.safetensors)\n",
+  std::fprintf(stderr, "done: final test accuracy %.2f%%; best %s accuracy %.2f%% at epoch %lld (weights in %s/best.safetensors); "
+               "%s of training and evaluation\n",
                100 * final_m["test_acc"].get<double>(), data_.val.size() ? "val" : "test", 100 * st_.best_acc,
-               (long long)st_.best_epoch, cfg_.out.c_str());
+               (long long)st_.best_epoch, cfg_.out.c_str(), hms(wall).c_str());
 }
 
 int Run::epochs() {
@@ -337,7 +355,7 @@ int Run::epochs() {
         flush_pending(sums);
         st_.partial = sums;
         st_.partial.seconds += since(epoch_start);
-        save_checkpoint(cfg_.out, *model_, *sgd_, st_, cfg_json_, data_.train.classes);
+        save_checkpoint(cfg_.out, *model_, *sgd_, st_, cfg_json_, data_.train.classes, ema_.get());
         std::fprintf(stderr, "\nstopped at epoch %lld step %lld; checkpoint written. Continue with: scconv train --resume %s\n",
                      (long long)epoch + 1, (long long)st_.step_in_epoch, cfg_.out.c_str());
         return 130;

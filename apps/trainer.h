@@ -23,7 +23,9 @@ struct EvalResult {
   int64_t count = 0;
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
 };
-EvalResult evaluate(Module& model, const Dataset& data, const AugmentOptions& norm, int64_t batch = 500);
+// tta Flip: the logits of each image and of its mirror image averaged (train_config.h).
+EvalResult evaluate(Module& model, const Dataset& data, const AugmentOptions& norm,
+                    TestTimeAugment tta = TestTimeAugment::None, int64_t batch = 500);
 
 // The class of each row's largest logit: logits float (N, K) -> N indices.
 std::vector<int64_t> argmax_rows(const Tensor& logits);

@@ -66,6 +66,21 @@ void prepare_image(const uint8_t* src, int64_t C, int64_t H, int64_t W, float* d
   }
 }
 
+Tensor mirrored(const Tensor& x) {
+  SCCONV_CHECK(x.dim() == 4 && x.dtype() == DType::F32 && x.device() == Device::CPU,
+               "mirrored: expected float images (N, C, H, W) on the CPU, got " << x.str());
+  const Tensor src = x.contiguous();
+  const int64_t rows = src.size(0) * src.size(1) * src.size(2), W = src.size(3);
+  Tensor out = Tensor::empty(src.shape(), DType::F32);
+  const float* s = src.data<float>();
+  float* d = out.data<float>();
+  parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t w = 0; w < W; ++w) d[r * W + w] = s[r * W + (W - 1 - w)];
+  });
+  return out;
+}
+
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch) {
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);

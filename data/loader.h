@@ -33,6 +33,10 @@ struct AugmentOptions {
 void prepare_image(const uint8_t* src, int64_t C, int64_t H, int64_t W, float* dst,
                    const AugmentOptions& o, bool augment, uint64_t seed, int64_t epoch, int64_t index);
 
+// The images mirrored left to right: float (N, C, H, W) on the CPU -> a new (N, C, H, W).
+// (Flip test-time augmentation: apps/trainer.h TestTimeAugment.)
+Tensor mirrored(const Tensor& x);
+
 // The order of an epoch: a permutation of [0, n) drawn from (seed, epoch), or the identity.
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch);
 

@@ -11,6 +11,7 @@
 #include "apps/commands.h"
 #include "core/safetensors.h"
 #include "models/resnet.h"
+#include "capture.h"
 #include "test_util.h"
 
 using namespace scconv;
@@ -18,21 +19,6 @@ using namespace scconv::testing;
 using doctest::Contains;
 
 namespace {
-// Runs a subcommand with stdout captured.
-std::string capture(int (*cmd)(const apps::Args&), const apps::Args& args, int* rc = nullptr) {
-  std::ostringstream out;
-  auto* old = std::cout.rdbuf(out.rdbuf());
-  int r = 0;
-  try {
-    r = cmd(args);
-  } catch (...) {
-    std::cout.rdbuf(old);
-    throw;
-  }
-  std::cout.rdbuf(old);
-  if (rc) *rc = r;
-  return out.str();
-}
 // Runs the real `scconv` binary with `args`; its stdout (checks that it exits with 0).
 std::string run_binary(const std::string& args) {
   FILE* f = popen((std::string(SCCONV_BINARY) + " " + args).c_str(), "r");

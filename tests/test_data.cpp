@@ -449,3 +449,10 @@ TEST_CASE("loader: each epoch is a permutation, batches are deterministic and re
     CHECK(batches == 6 - first);
   }
 }
+
+TEST_CASE("mirrored: each row reversed, for flip test-time augmentation") {
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {2, 1, 2, 3});  // (N, C, H, W)
+  CHECK(mirrored(x).to_vector<float>() == std::vector<float>{3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10});
+  CHECK(mirrored(mirrored(x)).to_vector<float>() == x.to_vector<float>());
+  CHECK_THROWS_WITH_AS(mirrored(Tensor::zeros({2, 3})), Contains("mirrored: expected float images (N, C, H, W)"), Error);
+}

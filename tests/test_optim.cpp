@@ -1,8 +1,11 @@
 // tests/test_optim.cpp: SGD and the learning-rate schedules against PyTorch trajectories
-// (tests/data/optim_torch.safetensors, written by tools/gen_optim_reference.py).
+// (tests/data/optim_torch.safetensors, written by tools/gen_optim_reference.py); the weight
+// average against its formula.
 // Run: ./build/tests/test_optim
 #include "core/safetensors.h"
 #include "hash_init.h"
+#include "layers/norm.h"
+#include "optim/ema.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
 #include "test_util.h"
@@ -92,4 +95,55 @@ TEST_CASE("schedules match PyTorch's MultiStepLR, CosineAnnealingLR and LinearLR
   both.warmup_epochs = 1;
   CHECK(std::fabs(learning_rate(both, 0.1, 0, 5, 10) - 0.1 * (0.1 + 0.9 * 0.5)) < 1e-12);
   CHECK(std::fabs(learning_rate(both, 0.1, 3, 30, 10) - 0.01) < 1e-12);
+}
+
+// ---- the weight average (optim/ema.h) -----------------------------------------------------------
+
+TEST_CASE("WeightAverage: avg = d avg + (1 - d) w with d's warm-up, buffers averaged, swap and restore") {
+  CHECK(WeightAverage::decay_at(0.999, 0) == doctest::Approx(0.1));
+  CHECK(WeightAverage::decay_at(0.999, 10) == doctest::Approx(11.0 / 20.0));
+  CHECK(WeightAverage::decay_at(0.9, 1000) == 0.9);
+  BatchNorm2d bn(2);  // weight, bias; running_mean, running_var (float) and num_batches_tracked (int64)
+  auto set = [&](double v) {
+    autograd::NoGradGuard ng;
+    for (auto& [n, t] : bn.named_tensors()) t.fill_(n == "num_batches_tracked" ? 7 * v : v);
+  };
+  set(1.0);
+  WeightAverage avg(bn, 0.5);
+  // hand-computed: updates with the weights at 3, then 5: d0 = min(0.5, 1/10) = 0.1, d1 = min(0.5, 2/11)
+  set(3.0);
+  avg.update();
+  set(5.0);
+  avg.update();
+  const double d0 = 0.1, d1 = 2.0 / 11.0, a1 = d0 * 1 + (1 - d0) * 3, a2 = d1 * a1 + (1 - d1) * 5;
+  CHECK(avg.updates() == 2);
+  for (auto& [n, t] : avg.state_dict()) {
+    CAPTURE(n);
+    if (n == "num_batches_tracked") CHECK(t.to_vector<int64_t>() == std::vector<int64_t>{35});  // copied
+    else for (float v : t.to_vector<float>()) CHECK(v == doctest::Approx(a2).epsilon(1e-6));
+  }
+  {
+    WeightAverage::Swapped s(&avg);  // the module holds the average ...
+    CHECK(bn.weight.to_vector<float>()[0] == doctest::Approx(a2).epsilon(1e-6));
+    CHECK(bn.running_var.to_vector<float>()[1] == doctest::Approx(a2).epsilon(1e-6));
+  }
+  CHECK(bn.weight.to_vector<float>()[0] == 5.0f);  // ... and its own weights again afterwards
+  CHECK(avg.state_dict().at("bias").to_vector<float>()[0] == doctest::Approx(a2).epsilon(1e-6));
+  // round trip and its checks
+  WeightAverage other(bn, 0.5);
+  other.load_state_dict(avg.state_dict(), avg.updates(), "ema.safetensors");
+  CHECK(other.updates() == 2);
+  CHECK(other.state_dict().at("running_mean").to_vector<float>() == avg.state_dict().at("running_mean").to_vector<float>());
+  auto missing = avg.state_dict();
+  missing.erase("bias");
+  missing["bogus"] = Tensor::zeros({2});
+  CHECK_THROWS_WITH_AS(other.load_state_dict(missing, 2, "ema.safetensors"),
+                       doctest::Contains("ema.safetensors: no average of 'bias'"), Error);
+  auto wrong = avg.state_dict();
+  wrong["weight"] = Tensor::zeros({3});
+  CHECK_THROWS_WITH_AS(other.load_state_dict(wrong, 2, "ema.safetensors"),
+                       doctest::Contains("the average of 'weight' is"), Error);
+  wrong["weight"] = Tensor::from_vector<float>({1.0f, NAN}, {2});
+  CHECK_THROWS_WITH_AS(other.load_state_dict(wrong, 2, "ema.safetensors"), doctest::Contains("holds NaN or Inf"), Error);
+  CHECK_THROWS_WITH_AS(WeightAverage(bn, 1.0), doctest::Contains("ema.decay: must be in (0, 1)"), Error);
 }

@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/safetensors.h"
 #include "models/resnet.h"
+#include "capture.h"
 #include "synthetic_cifar.h"
 #include "test_util.h"
 
@@ -66,6 +67,15 @@ void check_same_weights(const std::map<std::string, Tensor>& a, const std::map<s
   REQUIRE(a.size() == b.size());
   for (auto& [k, v] : a) CHECK_MESSAGE(testing::mismatch(v, b.at(k), 0, 0).empty(), "weights differ at " << k);
 }
+
+// `scconv eval ... --json`, its printed object.
+nlohmann::json eval_json(std::vector<std::string> args) {
+  args.push_back("--json");
+  int rc = 1;
+  const std::string out = testing::capture(cmd_eval, args, &rc);
+  REQUIRE(rc == 0);
+  return nlohmann::json::parse(out);
+}
 }  // namespace
 
 TEST_CASE("a ResNet-20 fits synthetic images; metrics, summary and eval") {
@@ -92,12 +102,7 @@ TEST_CASE("a ResNet-20 fits synthetic images; metrics, summary and eval") {
   CHECK(summary.contains("best_acc"));
   CHECK(fs::exists(out / "best.safetensors"));
   // scconv eval reproduces the final test accuracy from the checkpoint
-  std::ostringstream cap;
-  auto* old = std::cout.rdbuf(cap.rdbuf());
-  int rc = cmd_eval({"--checkpoint", out.string(), "--json"});
-  std::cout.rdbuf(old);
-  CHECK(rc == 0);
-  nlohmann::json ev = nlohmann::json::parse(cap.str());
+  nlohmann::json ev = eval_json({"--checkpoint", out.string()});
   CHECK(ev["test_acc"].get<double>() == doctest::Approx(rows.back()["test_acc"].get<double>()).epsilon(1e-9));
   CHECK(ev["confusion"].size() == 10);
   CHECK(ev["images"] == 128);
@@ -245,6 +250,18 @@ TEST_CASE("a validation split is held out and selects the best model") {
   CHECK(row.contains("test_acc"));
   nlohmann::json summary = config::read_json_file((out / "summary.json").string());
   CHECK(summary["best_selected_on"] == "val");
+  // scconv eval --split val measures the held-out images of the run (the final epoch's val_acc)
+  std::string last;
+  for (std::ifstream again(out / "metrics.jsonl"); std::getline(again, line);) last = line;
+  const nlohmann::json ev = eval_json({"--checkpoint", out.string(), "--split", "val"});
+  CHECK(ev["split"] == "val");
+  CHECK(ev["images"] == 64);
+  CHECK(ev["accuracy"].get<double>() == nlohmann::json::parse(last)["val_acc"].get<double>());
+  CHECK_FALSE(ev.contains("test_acc"));
+  nlohmann::json no_val = base_config("scconv_no_val", 1);
+  REQUIRE(run(no_val) == 0);
+  CHECK_THROWS_WITH_AS(cmd_eval({"--checkpoint", no_val["out"].get<std::string>(), "--split", "val"}),
+                       Contains("was trained without a validation split (data.val_split is 0)"), Error);
   Datasets d = load_datasets(parse_train_config(j));
   CHECK(d.train.size() == 256);
   CHECK(d.val.size() == 64);
@@ -356,4 +373,60 @@ TEST_CASE("schedule.sru_threshold_start: seed 004's threshold warm-up in trainin
   nlohmann::json plain = base_config("scconv_warmup_plain", 1);
   plain["schedule"]["sru_threshold_start"] = 0.3;
   CHECK_THROWS_WITH_AS(parse_train_config(plain), Contains("the model has no SCConv units"), Error);
+}
+
+TEST_CASE("ema and eval.tta: evaluations measure the weight average with mirror images, resume is exact") {
+  nlohmann::json full = base_config("scconv_ema_full", 2);
+  full["ema"] = {{"decay", 0.9}};
+  full["eval"] = {{"tta", "flip"}};
+  REQUIRE(run(full) == 0);
+  const fs::path out = full["out"].get<std::string>();
+  CHECK(fs::exists(out / "checkpoint" / "ema.safetensors"));
+  const SafetensorsFile avg = load_safetensors((out / "checkpoint" / "ema.safetensors").string());
+  CHECK(avg.metadata.at("ema_updates") == "10");  // 2 epochs of 5 steps
+  double diff = 0;
+  const auto trained = final_weights(full);
+  for (auto& [k, v] : avg.tensors)
+    if (is_floating(v.dtype())) diff = std::max(diff, testing::max_abs(sub(v, trained.at(k))));
+  CHECK(diff > 0);  // the average is not the trained weights
+  // the run's final test accuracy is the average's with mirror images: what eval reproduces
+  const nlohmann::json summary = config::read_json_file((out / "summary.json").string());
+  CHECK(summary.contains("wall_seconds"));
+  CHECK(summary["wall_seconds"].get<double>() >= summary["train_seconds"].get<double>());
+  const TrainConfig c = parse_train_config(full);
+  const Datasets d = load_datasets(c);
+  Generator g(0);
+  auto model = build_model(c.model, g);
+  model->load_state_dict(avg.tensors, true, "ema.safetensors");
+  CHECK(evaluate(*model, d.test, c.augment, TestTimeAugment::Flip).accuracy == summary["final_test_acc"].get<double>());
+  // flip averages the logits of each image and its mirror: the loss differs from one view's
+  CHECK(evaluate(*model, d.test, c.augment, TestTimeAugment::Flip).loss != evaluate(*model, d.test, c.augment).loss);
+  nlohmann::json ev = eval_json({"--checkpoint", out.string()});
+  CHECK(ev["model_file"].get<std::string>().find("ema.safetensors") != std::string::npos);
+  CHECK(ev["tta"] == "flip");
+  CHECK(ev["test_acc"].get<double>() == summary["final_test_acc"].get<double>());
+  // stopped mid-epoch 2 and resumed: the same weights and the same average
+  nlohmann::json b = full;
+  b["out"] = (scratch() / "scconv_ema_resume").string();
+  stop_at_step().store(7);
+  CHECK(run(b) == 130);
+  stop_at_step().store(-1);
+  REQUIRE(run(b, true) == 0);
+  check_same_weights(trained, final_weights(b));
+  check_same_weights(avg.tensors, load_safetensors(b["out"].get<std::string>() + "/checkpoint/ema.safetensors").tensors);
+  // resuming with ema.decay from a checkpoint that has no average says so
+  nlohmann::json plain = base_config("scconv_ema_plain", 1);
+  REQUIRE(run(plain) == 0);
+  nlohmann::json later = plain;
+  later["epochs"] = 2;
+  later["ema"] = {{"decay", 0.9}};
+  CHECK_THROWS_WITH_AS(train(parse_train_config(later), true), Contains("holds no weight average"), Error);
+  // bad values
+  nlohmann::json bad = full;
+  bad["ema"]["decay"] = 1.0;
+  CHECK_THROWS_WITH_AS(parse_train_config(bad), Contains("ema.decay: must be in [0, 1)"), Error);
+  bad = full;
+  bad["eval"]["tta"] = "mirror";
+  CHECK_THROWS_WITH_AS(parse_train_config(bad), Contains("eval.tta: unknown value 'mirror' (known: none, flip)"), Error);
+  CHECK(parse_train_config(parse_train_config(full).to_json()).tta == TestTimeAugment::Flip);  // round trip
 }

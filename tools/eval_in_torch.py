@@ -7,7 +7,9 @@ checkpoint means the same in PyTorch as in `scconv eval` (docs/reliability.md).
 
 --checkpoint takes a run directory, a checkpoint directory or a model .safetensors file. The
 weights load strictly (every name and shape) into tools/scconv_torch.py's ResNet built from the
-model config in the file's metadata. Prints the accuracy and loss as JSON.
+model config in the file's metadata (the weight average, ema.safetensors, where the run kept one);
+--tta flip averages the logits of each image and its mirror (default: the run's eval.tta).
+Prints the accuracy and loss as JSON.
 """
 import argparse
 import json
@@ -44,9 +46,11 @@ def model_file(path):
     if os.path.isfile(path):
         return path
     for sub in ("checkpoint", "checkpoint.old", "."):
-        p = os.path.join(path, sub, "model.safetensors")
-        if os.path.isfile(p):
-            return p
+        # as scconv eval: the weight average where the run kept one (ema.decay)
+        for name in ("ema.safetensors", "model.safetensors"):
+            p = os.path.join(path, sub, name)
+            if os.path.isfile(p):
+                return p
     sys.exit(f"eval_in_torch: no model.safetensors under {path}")
 
 
@@ -60,6 +64,7 @@ def main():
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--data", default="data/cifar-10-batches-bin")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tta", choices=["none", "flip"], default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     path = model_file(args.checkpoint)
@@ -67,6 +72,7 @@ def main():
     if meta.get("input") != "(pixel / 255 - mean) / std":
         sys.exit(f"eval_in_torch: {path} has input convention {meta.get('input')!r}")
     config = json.loads(meta["config"])
+    tta = args.tta or config.get("eval", {}).get("tta", "none")
     model = ResNet(config["model"])
     model.load_state_dict(tensors, strict=True)
     model.eval()
@@ -79,10 +85,12 @@ def main():
             x = torch.from_numpy(images[b:b + 500]).float().div(255).sub(mean).div(std)
             y = torch.from_numpy(labels[b:b + 500])
             logits = model(x)
+            if tta == "flip":
+                logits = (logits + model(torch.flip(x, dims=[3]))) * 0.5
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
     print(json.dumps({"model_file": path, "images": len(labels), "test_acc": correct / len(labels),
-                      "test_loss": loss_sum / len(labels), "torch": torch.__version__}))
+                      "test_loss": loss_sum / len(labels), "tta": tta, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":
