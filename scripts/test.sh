@@ -5,7 +5,8 @@
 #                              (-DSCCONV_CUDA=ON) and its tests (the dispatch-crossing part of the
 #                              CPU suite; the gpu-labelled parity suite reports itself skipped
 #                              without a GPU); then Debug + ASan/UBSan build + tests (all but
-#                              the Slurm one), then every fuzz target for 60 s
+#                              the Slurm one and the one on the real CIFAR-10 test set), then
+#                              every fuzz target for 60 s
 #                              (scripts/fuzz.sh; clang + libFuzzer)
 #   scripts/test.sh --quick    Release build + tests only
 set -euo pipefail
@@ -42,7 +43,8 @@ if [[ "${1:-}" != "--quick" ]]; then
   fi
 fi
 if [[ "${1:-}" != "--quick" ]]; then
-  # (the Slurm test drives the daemons and the binary from outside: the Release suite runs it)
-  ASAN_OPTIONS=detect_leaks=1 run_suite build/asan -LE slurm -- -DCMAKE_BUILD_TYPE=Debug -DSCCONV_SANITIZE=ON
+  # (the Slurm test drives the daemons and the binary from outside, and test_pretrained_accuracy,
+  # label data, evaluates on the real test set: the Release suite runs them)
+  ASAN_OPTIONS=detect_leaks=1 run_suite build/asan -LE "slurm|data" -- -DCMAKE_BUILD_TYPE=Debug -DSCCONV_SANITIZE=ON
   scripts/fuzz.sh 60
 fi
