@@ -201,16 +201,23 @@ std::string find_checkpoint(const std::string& out_dir) {
   return dirs.empty() ? "" : dirs.front();
 }
 
+namespace {
+// A checkpoint's model file was written with its state.json: its metadata's epoch is the state's.
+void check_same_epoch(const SafetensorsFile& f, const std::string& path, int64_t epoch) {
+  auto ep = f.metadata.find("epoch");
+  SCCONV_CHECK(ep != f.metadata.end() && ep->second == std::to_string(epoch),
+               path << ": metadata epoch " << (ep == f.metadata.end() ? "(none)" : ep->second)
+                    << " does not match the state's epoch " << epoch << " (files of different checkpoints?)");
+}
+}  // namespace
+
 void load_checkpoint(const std::string& dir, Module& model, SGD* sgd, TrainState* state, WeightAverage* ema) {
   fs::path d(dir);
   const std::string state_file = (d / "state.json").string(), model_file = (d / "model.safetensors").string();
   TrainState st = TrainState::from_json(config::read_json_file(state_file), state_file);
   SafetensorsFile weights = load_safetensors(model_file);
   check_input_convention(weights, model_file);
-  auto ep = weights.metadata.find("epoch");
-  SCCONV_CHECK(ep != weights.metadata.end() && ep->second == std::to_string(st.epoch),
-               model_file << ": metadata epoch " << (ep == weights.metadata.end() ? "(none)" : ep->second)
-                          << " does not match the state's epoch " << st.epoch << " (files of different checkpoints?)");
+  check_same_epoch(weights, model_file, st.epoch);
   model.load_state_dict(weights.tensors, true, model_file);
   check_finite_state(model, model_file);
   if (sgd) {
@@ -222,10 +229,8 @@ void load_checkpoint(const std::string& dir, Module& model, SGD* sgd, TrainState
     SCCONV_CHECK(fs::exists(ema_file), ema_file << ": missing (the config has ema.decay, but this checkpoint holds no "
                                                    "weight average: was the run started without it?)");
     SafetensorsFile avg = load_safetensors(ema_file);
-    auto e = avg.metadata.find("epoch"), u = avg.metadata.find("ema_updates");
-    SCCONV_CHECK(e != avg.metadata.end() && e->second == std::to_string(st.epoch),
-                 ema_file << ": metadata epoch " << (e == avg.metadata.end() ? "(none)" : e->second)
-                          << " does not match the state's epoch " << st.epoch << " (files of different checkpoints?)");
+    check_same_epoch(avg, ema_file, st.epoch);
+    auto u = avg.metadata.find("ema_updates");
     SCCONV_CHECK(u != avg.metadata.end() && !u->second.empty() &&
                      u->second.find_first_not_of("0123456789") == std::string::npos && u->second.size() < 19,
                  ema_file << ": metadata 'ema_updates' is missing or not a count");
