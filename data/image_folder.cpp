@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
 
 #include "core/config.h"
 #include "core/file_io.h"
@@ -33,12 +34,55 @@ void resize_planar(const unsigned char* src, int h, int w, uint8_t* dst, int64_t
     }
 }
 
-// stb_image 2.27 (Debian 12) does not bound the sizes of a JPEG's Huffman tables: a DHT segment
-// whose 16 code counts add up to more than 256 makes it write past its 257-entry tables (found by
-// tests/fuzz/fuzz_image.cpp). Walks the JPEG's segments as a decoder does (entropy-coded data
-// after each SOS up to the next marker) and checks every DHT table first. "" when fine.
+// stb_image 2.27 (Debian 12) trusts a JPEG's Huffman tables in two ways (both found by
+// tests/fuzz/fuzz_image.cpp): a DHT segment whose 16 code counts add up to more than 256 makes it
+// write past its 257-entry tables, and a scan (SOS) may name a table no DHT defined, which it then
+// decodes with from uninitialised memory (its decoder struct is malloc'ed, not zeroed), indexing
+// its symbol table with garbage. Walks the JPEG's segments as a decoder does (entropy-coded data
+// after each SOS up to the next marker), checks every DHT table's size and, at each SOS, that the
+// tables it decodes with were defined before it. "" when fine.
+struct JpegHuffmanState {
+  bool defined[2][4] = {};  // [class: 0 DC, 1 AC][table id 0-3], by the DHTs read so far
+  bool progressive = false;  // the frame (SOF2) codes in several scans
+};
+
+// DHT: tables of (class/id byte, 16 counts, the values); the decoder reads them even past the end
+// of the file (as zeros), so the sizes are checked up to there too. `seg`: the segment's body.
+std::string check_dht(const std::string& b, size_t seg, size_t len, JpegHuffmanState& st) {
+  const auto at = [&](size_t i) { return static_cast<unsigned char>(b[i]); };
+  for (size_t p = seg + 2; p < std::min(seg + len, b.size());) {
+    size_t n = 0;
+    for (size_t k = 1; k <= 16 && p + k < b.size(); ++k) n += at(p + k);
+    if (n > 256) return "a Huffman table (DHT) of " + std::to_string(n) + " codes (at most 256)";
+    const unsigned tc = at(p) >> 4, th = at(p) & 15;
+    if (tc <= 1 && th <= 3) st.defined[tc][th] = true;  // (other ids: the decoder rejects the file)
+    p += 17 + n;
+  }
+  return "";
+}
+
+// SOS: (count, count x (component, DC table << 4 | AC table), Ss, Se, Ah << 4 | Al). A baseline
+// scan decodes with both tables of each component; a progressive one with the DC table in a first
+// DC scan (Ss 0, Ah 0; a DC refinement reads raw bits) and the AC table in an AC scan (Ss > 0).
+std::string check_sos(const std::string& b, size_t seg, size_t len, const JpegHuffmanState& st) {
+  const auto at = [&](size_t i) { return static_cast<unsigned char>(b[i]); };
+  const size_t count = len >= 3 ? at(seg + 2) : 0;
+  if (count < 1 || len != 6 + 2 * count) return "";  // (the decoder rejects the file itself)
+  const unsigned ss = at(seg + 3 + 2 * count), ah = at(seg + 5 + 2 * count) >> 4;
+  const bool uses_dc = !st.progressive || (ss == 0 && ah == 0), uses_ac = !st.progressive || ss > 0;
+  for (size_t k = 0; k < count; ++k) {
+    const unsigned dc = at(seg + 4 + 2 * k) >> 4, ac = at(seg + 4 + 2 * k) & 15;
+    for (const auto& [cls, id, used] : {std::tuple{0u, dc, uses_dc}, std::tuple{1u, ac, uses_ac}})
+      if (used && id <= 3 && !st.defined[cls][id])
+        return std::string("a scan (SOS) that decodes component ") + std::to_string(at(seg + 3 + 2 * k)) +
+               " with Huffman table " + (cls ? "AC " : "DC ") + std::to_string(id) + ", which no DHT before it defines";
+  }
+  return "";
+}
+
 std::string check_jpeg_huffman_tables(const std::string& b) {
   const auto at = [&](size_t i) { return static_cast<unsigned char>(b[i]); };
+  JpegHuffmanState st;
   size_t i = 0;
   while (i + 1 < b.size()) {
     if (at(i) != 0xFF) {  // padding between segments: the decoder scans on for a marker too
@@ -53,16 +97,12 @@ std::string check_jpeg_huffman_tables(const std::string& b) {
     if ((m >= 0xD0 && m <= 0xD7) || m == 0xD8 || m == 0x01 || m == 0x00) continue;  // no length (00: not a marker)
     if (i + 2 > b.size()) return "";
     const size_t len = (size_t(at(i)) << 8) | at(i + 1);
-    if (m == 0xC4) {  // DHT: tables of (class/id byte, 16 counts, the values); the decoder reads
-                      // them even past the end of the file (as zeros), so check up to there too
-      for (size_t p = i + 2; p < std::min(i + len, b.size());) {
-        size_t n = 0;
-        for (size_t k = 1; k <= 16 && p + k < b.size(); ++k) n += at(p + k);
-        if (n > 256) return "a Huffman table (DHT) of " + std::to_string(n) + " codes (at most 256)";
-        p += 17 + n;
-      }
-    }
+    if (m == 0xC4)
+      if (std::string bad = check_dht(b, i, len, st); !bad.empty()) return bad;
     if (len < 2 || i + len > b.size()) return "";
+    if (m == 0xC0 || m == 0xC1 || m == 0xC2) st.progressive = m == 0xC2;  // the frames stb_image decodes
+    if (m == 0xDA)
+      if (std::string bad = check_sos(b, i, len, st); !bad.empty()) return bad;
     i += len;
     if (m == 0xDA)  // SOS: entropy-coded data up to the next marker; in it FF (FF...) 00 is a data
       while (i < b.size()) {  // byte and RSTn markers sit between intervals

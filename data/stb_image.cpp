@@ -1,16 +1,21 @@
 // data/stb_image.cpp: the implementation of stb_image (Debian's libstb-dev, 2.27), alone in its
 // translation unit: PNG, JPEG and BMP only, images of at most kMaxImageSide (data/dataset.h)
 // pixels a side. data/image_folder.cpp calls it, after its own checks of what 2.27 does not
-// check (a JPEG's Huffman table sizes; images 0 pixels high). Sanitizer builds compile this file
-// without two of UBSan's checks (CMakeLists.txt), for what tests/fuzz/fuzz_image.cpp found in
-// 2.27 that we cannot fix from outside and that touches no memory out of bounds (ASan and the
-// bounds checks stay on): nonnull-attribute (a zero-length PNG IDAT chunk is copied with
-// memcpy(NULL, p, 0)) and shift (a corrupt JPEG's entropy data drives its bit counter negative,
-// so `b << (24 - code_bits)` shifts by 32 or more: wrong pixels of a broken file, nothing else).
-// stb's internal asserts are off in every build, as NDEBUG has them in Release: 2.27's Huffman
-// decoder asserts when a corrupt JPEG's entropy data names a code its table does not assign
-// (tests/fuzz found it); the symbol index is range-checked before that assert, so the read stays
-// in bounds and the result is wrong pixels of a broken file, as in Release.
+// check (a JPEG's Huffman table sizes, and that each scan's Huffman tables were defined; images 0
+// pixels high). Sanitizer builds compile this file without two of UBSan's checks (CMakeLists.txt),
+// for what tests/fuzz/fuzz_image.cpp found in 2.27 that we cannot fix from outside and that
+// touches no memory out of bounds (ASan and the bounds checks stay on): nonnull-attribute (a
+// zero-length PNG IDAT chunk is copied with memcpy(NULL, p, 0)) and shift (a corrupt JPEG's
+// entropy data drives its bit counter negative, so `b << (24 - code_bits)` shifts by 32 or more:
+// wrong pixels of a broken file, nothing else). stb's internal asserts are off in every build, as
+// NDEBUG has them in Release. 2.27 does not range-check the symbol index of a Huffman code longer
+// than 9 bits (`h->values[c]`, stb_image.h:2120): it is in range only because the table is a
+// canonical code stb built itself, which holds once image_folder.cpp has rejected scans that name
+// a table no DHT defined (with one, stb reads a table from uninitialised memory: a fuzz finding,
+// kept as tests/fuzz/corpus/image/regression_sos_undefined_huffman_table; it reproduces only
+// with the heap contents of a long fuzz run). So that nothing else 2.27 leaves unset (a
+// quantisation table a broken file never defines, say) can make a decode depend on the heap,
+// every block stb allocates starts zeroed (calloc; realloc's new part is what stb writes next).
 // Every allocation goes through StbAllocationCap's per-thread ceiling (data/stb_cap.h).
 #include <algorithm>
 #include <cstdint>
@@ -27,7 +32,7 @@ bool stb_cap_allows(size_t n) {
   stb_cap_refused = std::max(stb_cap_refused, n);
   return false;
 }
-void* stb_malloc(size_t n) { return stb_cap_allows(n) ? std::malloc(n) : nullptr; }
+void* stb_malloc(size_t n) { return stb_cap_allows(n) ? std::calloc(1, n) : nullptr; }
 void* stb_realloc(void* p, size_t n) { return stb_cap_allows(n) ? std::realloc(p, n) : nullptr; }
 }  // namespace
 

@@ -223,6 +223,23 @@ TEST_CASE("image decoding: what stb_image 2.27 does not check is checked first (
     CAPTURE(name);  // stb_image would write past its 257-entry Huffman tables
     CHECK(decode_image(finding(name), o, planar.data()).find("JPEG with a Huffman table (DHT) of") != std::string::npos);
   }
+  // a scan decoding with AC table 0 where the DHTs define AC tables 1 and 3: stb_image would decode
+  // with a table read from uninitialised memory, and index its symbols out of bounds
+  CHECK(decode_image(finding("regression_sos_undefined_huffman_table"), o, planar.data()) ==
+        "unreadable image (JPEG with a scan (SOS) that decodes component 1 with Huffman table AC 0, which no DHT "
+        "before it defines)");
+  {  // the same file with the second AC table renumbered 0: the check passes it on to stb_image
+    std::string fixed = finding("regression_sos_undefined_huffman_table");
+    REQUIRE(static_cast<unsigned char>(fixed[175 + 2 + 17 + 12]) == 0x13);
+    fixed[175 + 2 + 17 + 12] = 0x10;
+    CHECK(decode_image(fixed, o, planar.data()).find("Huffman table AC") == std::string::npos);
+  }
+  // progressive JPEGs (libjpeg-turbo's `cjpeg -progressive [-restart 1 -sample 1x1]` of a 20x12
+  // image): the first DC scan names AC table 0 before any DHT defines it, and decodes without it
+  for (const char* name : {"jpg_progressive", "jpg_progressive_restarts"}) {
+    CAPTURE(name);
+    CHECK(decode_image(finding(name), o, planar.data()) == "");
+  }
   CHECK(decode_image(finding("regression_bmp_zero_height"), o, planar.data()) ==
         "image of 1797x0 pixels (each side must be 1 to 8192)");
   // a second IDAT chunk claiming 1 GiB in a 58-byte file: stb_image would grow its buffer to 2 GiB
